@@ -1,0 +1,32 @@
+# Thin wrapper over CMake and CTest. Everything real lives in CMakeLists.txt.
+#   make            build (RelWithDebInfo) into build/
+#   make test       build and run every test (CTest); last line is CTest's summary
+#   make bench      build and run akbench (the main job)
+#   make install PREFIX=/usr/local
+#   make clean
+BUILD ?= build
+PREFIX ?= /usr/local
+CMAKE ?= cmake
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: all configure test bench install clean
+
+all: configure
+	$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || $(CMAKE) -S . -B $(BUILD) $(CMAKE_ARGS)
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: all
+	$(BUILD)/bench/akbench $(BENCH_ARGS)
+
+install: all
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD)

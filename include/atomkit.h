@@ -1,0 +1,15 @@
+/* atomkit.h — the umbrella header: one #include for all of atomkit.
+ *
+ * Modules (each header documents every call's return, ordering, and whether
+ * it blocks or allocates):
+ *   <atomkit/error.h>    error codes, ak_strerror
+ *   <atomkit/atomic.h>   typed atomics and the typed pointer (header-only)
+ */
+#ifndef ATOMKIT_H
+#define ATOMKIT_H
+
+#include <atomkit/version.h>
+#include <atomkit/error.h>
+#include <atomkit/atomic.h>
+
+#endif /* ATOMKIT_H */
