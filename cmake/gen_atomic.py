@@ -145,13 +145,17 @@ FOOTER = r'''
  *
  *   typedef AK_POINTER(struct config) config_ptr;   zero value holds NULL
  *
- * The cell is a union: the atomic void * is the only member ever accessed;
- * `ak__tag` exists only so that __typeof__ can recover T * for the return
- * type and _Generic can reject a pointer of any other type at compile time.
+ * The cell is a union: the atomic void * is the only member ever accessed by
+ * the calls; `ak__tag` exists so that __typeof__ can recover T * for the
+ * return type and _Generic can reject a pointer of any other type at compile
+ * time. It comes first so that `= {0}` and AK_POINTER_INIT(ptr) initialise
+ * through a plain T * (type-checked, and no clang warning about 0 for an
+ * _Atomic pointer); the bytes are then read through the atomic member, which
+ * C11 union semantics define as the same representation.
  * NULL ((void *)0) is accepted. AK_POINTER(void) is not supported (use
  * ak_uintptr). A const-qualified T accepts only pointers to const T.
  */
-#define AK_POINTER(T) union { void *_Atomic ak__p; T *ak__tag; }
+#define AK_POINTER(T) union { T *ak__tag; void *_Atomic ak__p; }
 #define AK_POINTER_INIT(v) { (v) }
 
 #define AK__PTR_T(pp) __typeof__((pp)->ak__tag)
