@@ -7,6 +7,7 @@
 BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE ?= cmake
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 BENCH_ARGS ?=
