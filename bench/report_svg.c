@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { W = 900, H = 560, ML = 78, MT = 78, MB = 84, LEG_MIN = 150, LEG_MAX = 300 };
+enum { W = 900, H = 560, ML = 78, MT = 78, MB = 84, LEG_MIN = 150, LEG_MAX = 330 };
 
 static const char *const palette[] = {
     "#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1",
@@ -167,7 +167,7 @@ int ak_svg_write(const char *dir, const ak_scenario_result *res, const ak_machin
         yminpos = ymax;
 
     /* ---- layout ------------------------------------------------------ */
-    int legw = 56 + (int)(longest * 7.0);
+    int legw = 60 + (int)((double)longest * 7.4);
     legw = legw < LEG_MIN ? LEG_MIN : legw > LEG_MAX ? LEG_MAX : legw;
     double px0 = ML, px1 = W - legw - 24, py0 = MT, py1 = H - MB;
 
