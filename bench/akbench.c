@@ -9,7 +9,7 @@
  * 1, 2, ncpu and 4×ncpu (deduplicated). ns/op is per thread: threads × elapsed
  * / operations.
  *
- * Time: by default the whole run aims at a budget (--budget, 25 s) and each
+ * Time: by default the whole run aims at a budget (--budget, 20 s) and each
  * scenario's cells get what is left divided by the cells still to run,
  * clamped to [0.02 s, 0.25 s]; --duration fixes the seconds per cell instead.
  */
@@ -27,7 +27,7 @@
 
 #define AK_CELL_MIN 0.02   /* budgeted seconds per cell, floor */
 #define AK_CELL_MAX 0.25   /* and ceiling */
-#define AK_DEFAULT_BUDGET 25.0
+#define AK_DEFAULT_BUDGET 20.0
 
 #define AK_SCENARIO(n) extern const ak_bench_scenario ak_scenario_##n;
 #include "scenarios.def"
