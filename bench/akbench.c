@@ -1,21 +1,33 @@
 /* akbench — atomkit's main job: shows the mutex cliff and atomkit's ratios
  * against the baselines users would otherwise pick, measured in one run.
  *
- *   akbench [--scenario NAME[,NAME…]] [--threads LIST] [--duration SEC]
- *           [--reps N] [--csv FILE] [--list]
+ *   akbench [--scenario NAME[,NAME…]] [--threads LIST] [--reps N]
+ *           [--duration SEC | --budget SEC] [--json FILE] [--svg [DIR]]
+ *           [--csv FILE] [--list]
  *
  * LIST is comma-separated numbers and ranges: 1,2,4 or 1..16. The default is
  * 1, 2, ncpu and 4×ncpu (deduplicated). ns/op is per thread: threads × elapsed
  * / operations.
+ *
+ * Time: by default the whole run aims at a budget (--budget, 20 s) and each
+ * scenario's cells get what is left divided by the cells still to run,
+ * clamped to [0.02 s, 0.25 s]; --duration fixes the seconds per cell instead.
  */
 #include "akbench.h"
+#include "report.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define AK_CELL_MIN 0.02   /* budgeted seconds per cell, floor */
+#define AK_CELL_MAX 0.25   /* and ceiling */
+#define AK_DEFAULT_BUDGET 20.0
 
 #define AK_SCENARIO(n) extern const ak_bench_scenario ak_scenario_##n;
 #include "scenarios.def"
@@ -69,8 +81,10 @@ static void *cell_main(void *p)
 {
     struct cell_thread *t = p;
     atomic_fetch_add(t->ready, 1);
+    /* Yield while waiting: with more threads than CPUs, spinning here would
+     * starve the threads still being created. */
     while (!atomic_load_explicit(t->go, memory_order_acquire))
-        ;
+        sched_yield();
     t->ops = t->s->work(t->ctx, t->tid, t->stop);
     return NULL;
 }
@@ -121,7 +135,7 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int scheme_index(const ak_bench_scenario *sc, const char *name)
+int ak_result_scheme_index(const ak_bench_scenario *sc, const char *name)
 {
     for (int i = 0; i < sc->nschemes; i++)
         if (strcmp(sc->schemes[i].name, name) == 0)
@@ -129,66 +143,119 @@ static int scheme_index(const ak_bench_scenario *sc, const char *name)
     return -1;
 }
 
+void ak_result_stats(const ak_scenario_result *res, int t, int s, double *med, double *mn,
+                     double *mx)
+{
+    double tmp[256];
+    for (int r = 0; r < res->reps; r++)
+        tmp[r] = ak_result_rate(res, t, s, r);
+    *med = median(tmp, res->reps);
+    *mn = tmp[0];
+    *mx = tmp[res->reps - 1];
+}
+
+double ak_result_ratio(const ak_scenario_result *res, int t, int s, int den)
+{
+    double rt[256];
+    for (int r = 0; r < res->reps; r++) {
+        double d = ak_result_rate(res, t, den, r);
+        rt[r] = d > 0 ? ak_result_rate(res, t, s, r) / d : 0;
+    }
+    return median(rt, res->reps);
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static struct {
+    bool tty;
+    int64_t t0;       /* run start */
+    long cells_total; /* all scenarios */
+    long cells_done;
+} prog;
+
+static double since_start(void)
+{
+    return (double)(ak_bench_now_ns() - prog.t0) * 1e-9;
+}
+
+static void progress(int idx, int total, const ak_bench_scenario *sc, int r, int reps, int threads,
+                     const char *scheme)
+{
+    if (!prog.tty)
+        return;
+    double el = since_start(), frac = (double)prog.cells_done / (double)prog.cells_total;
+    char eta[32] = "";
+    if (prog.cells_done > 0)
+        snprintf(eta, sizeof eta, ", ~%.0fs left", el / frac - el);
+    fprintf(stderr, "\r\033[K[%d/%d %3.0f%%%s] %s rep %d/%d, %d %s, %s", idx, total, 100 * frac, eta,
+            sc->name, r + 1, reps, threads, sc->thread_label ? sc->thread_label : "threads", scheme);
+    fflush(stderr);
+}
+
 /* ---- one scenario ---------------------------------------------------------- */
 
 static FILE *csv;
 
-static void run_scenario(const ak_bench_scenario *sc, const ak_bench_opts *o, int idx, int total)
+static long scenario_cells(const ak_bench_scenario *sc, const ak_bench_opts *o)
+{
+    long n = 0;
+    for (int s = 0; s < sc->nschemes; s++)
+        n += !sc->schemes[s].missing_pkg;
+    return n * o->nthreads * o->reps;
+}
+
+/* Measures every cell of one scenario; the caller owns *rate. */
+static double *measure_scenario(const ak_bench_scenario *sc, const ak_bench_opts *o, int idx,
+                                int total)
 {
     int ns = sc->nschemes, nt = o->nthreads, reps = o->reps;
     double *rate = calloc((size_t)(ns * nt * reps), sizeof *rate); /* [t][s][r] */
+    if (!rate) {
+        fprintf(stderr, "akbench: out of memory\n");
+        exit(1);
+    }
 #define RATE(t, s, r) rate[((t) * ns + (s)) * reps + (r)]
-    notes_len = 0;
-    notes[0] = 0;
-    printf("\n== %s: %s\n", sc->name, sc->desc);
-    for (int s = 0; s < ns; s++)
-        if (sc->schemes[s].missing_pkg)
-            printf("   %s: skipped, not found at build time (apt-get install %s)\n",
-                   sc->schemes[s].name, sc->schemes[s].missing_pkg);
-    int cells = 0, done = 0;
-    for (int s = 0; s < ns; s++)
-        cells += !sc->schemes[s].missing_pkg;
-    cells *= nt * reps;
+    if (!prog.tty)
+        fprintf(stderr, "[%d/%d] %s: %ld cells of %.3f s (%.0f s into the run)\n", idx, total,
+                sc->name, scenario_cells(sc, o), o->duration, since_start());
     for (int r = 0; r < reps; r++)
         for (int t = 0; t < nt; t++)
             for (int s = 0; s < ns; s++) {
                 const ak_bench_scheme *sch = &sc->schemes[s];
                 if (sch->missing_pkg)
                     continue;
-                fprintf(stderr, "\r[%d/%d] %-16s rep %d/%d  %3d %s  %-24s", idx, total, sc->name,
-                        r + 1, reps, o->threads[t], sc->thread_label ? sc->thread_label : "threads",
-                        sch->name);
-                fflush(stderr);
+                progress(idx, total, sc, r, reps, o->threads[t], sch->name);
                 RATE(t, s, r) = run_cell(sch, o->threads[t], o->duration);
-                done++;
+                prog.cells_done++;
                 if (csv)
                     fprintf(csv, "%s,%s,%d,%d,%.1f\n", sc->name, sch->name, o->threads[t], r,
                             RATE(t, s, r));
             }
-    fprintf(stderr, "\r%*s\r", 100, "");
-    (void)done;
-    (void)cells;
+    if (prog.tty)
+        fprintf(stderr, "\r\033[K");
+#undef RATE
+    return rate;
+}
 
-    int base = sc->baseline ? scheme_index(sc, sc->baseline) : -1;
+static void print_table(const ak_scenario_result *res)
+{
+    const ak_bench_scenario *sc = res->sc;
+    int ns = sc->nschemes, nt = res->nthreads, reps = res->reps;
+    int base = sc->baseline ? ak_result_scheme_index(sc, sc->baseline) : -1;
     if (base >= 0 && sc->schemes[base].missing_pkg)
         base = -1;
     printf("%-8s %-26s %10s %10s %10s %9s %12s\n", sc->thread_label ? sc->thread_label : "threads",
            "scheme", "Mops/s", "min", "max", "ns/op", base >= 0 ? "vs baseline" : "");
-    double tmp[256], rt[256];
     for (int t = 0; t < nt; t++) {
         for (int s = 0; s < ns; s++) {
             if (sc->schemes[s].missing_pkg)
                 continue;
-            for (int r = 0; r < reps; r++)
-                tmp[r] = RATE(t, s, r);
-            double med = median(tmp, reps), mn = tmp[0], mx = tmp[reps - 1];
-            printf("%-8d %-26s %10.2f %10.2f %10.2f %9.2f", o->threads[t], sc->schemes[s].name,
-                   med / 1e6, mn / 1e6, mx / 1e6, med > 0 ? (double)o->threads[t] * 1e9 / med : 0.0);
-            if (base >= 0) {
-                for (int r = 0; r < reps; r++)
-                    rt[r] = RATE(t, base, r) > 0 ? RATE(t, s, r) / RATE(t, base, r) : 0;
-                printf(" %11.2fx", median(rt, reps));
-            }
+            double med, mn, mx;
+            ak_result_stats(res, t, s, &med, &mn, &mx);
+            printf("%-8d %-26s %10.2f %10.2f %10.2f %9.2f", res->threads[t], sc->schemes[s].name,
+                   med / 1e6, mn / 1e6, mx / 1e6, med > 0 ? (double)res->threads[t] * 1e9 / med : 0.0);
+            if (base >= 0)
+                printf(" %11.2fx", ak_result_ratio(res, t, s, base));
             printf("\n");
         }
     }
@@ -196,22 +263,18 @@ static void run_scenario(const ak_bench_scenario *sc, const ak_bench_opts *o, in
         printf("(vs baseline = throughput / %s throughput, same repetition, median of %d)\n",
                sc->baseline, reps);
     for (int p = 0; p < sc->npairs; p++) {
-        int a = scheme_index(sc, sc->pairs[p].num), b = scheme_index(sc, sc->pairs[p].den);
+        int a = ak_result_scheme_index(sc, sc->pairs[p].num);
+        int b = ak_result_scheme_index(sc, sc->pairs[p].den);
         if (a < 0 || b < 0 || sc->schemes[a].missing_pkg || sc->schemes[b].missing_pkg)
             continue;
         printf("%s:", sc->pairs[p].label);
-        for (int t = 0; t < nt; t++) {
-            for (int r = 0; r < reps; r++)
-                rt[r] = RATE(t, b, r) > 0 ? RATE(t, a, r) / RATE(t, b, r) : 0;
-            printf("  %d%s=%.3f", o->threads[t], "t", median(rt, reps));
-        }
+        for (int t = 0; t < nt; t++)
+            printf("  %dt=%.3f", res->threads[t], ak_result_ratio(res, t, a, b));
         printf("\n");
     }
-    if (notes_len)
-        printf("%s", notes);
+    if (res->notes && res->notes[0])
+        printf("%s", res->notes);
     fflush(stdout);
-#undef RATE
-    free(rate);
 }
 
 /* ---- options ----------------------------------------------------------------- */
@@ -229,27 +292,83 @@ static int add_thread(ak_bench_opts *o, int n)
     return 0;
 }
 
+/* Strict decimal integer; -1 on anything else. */
+static int parse_int(const char *s, const char **end)
+{
+    long v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9' && v <= 100000)
+        v = v * 10 + (*p++ - '0');
+    *end = p;
+    return v > 100000 ? -1 : (int)v;
+}
+
 static int parse_threads(ak_bench_opts *o, const char *arg)
 {
     o->nthreads = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", arg);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *dots = strstr(tok, "..");
-        int lo = atoi(tok), hi = dots ? atoi(dots + 2) : lo;
-        if (lo < 1 || hi < lo)
+    const char *p = arg;
+    for (;;) {
+        const char *e;
+        int lo = parse_int(p, &e), hi = lo;
+        if (lo < 1)
             return -1;
+        p = e;
+        if (p[0] == '.' && p[1] == '.') {
+            hi = parse_int(p + 2, &e);
+            if (hi < lo)
+                return -1;
+            p = e;
+        }
         for (int n = lo; n <= hi; n++)
             if (add_thread(o, n))
                 return -1;
+        if (*p == 0)
+            break;
+        if (*p++ != ',')
+            return -1;
     }
     return o->nthreads ? 0 : -1;
 }
 
+static bool parse_seconds(const char *v, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d > 0) || d > 86400)
+        return false;
+    *out = d;
+    return true;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: akbench [--scenario NAME[,NAME...]] [--threads 1,2,4|1..16] "
-               "[--duration SEC] [--reps N] [--csv FILE] [--list]\n");
+    fprintf(f,
+            "usage: akbench [options]\n"
+            "  --scenario NAME[,NAME...]  run only these (see --list)\n"
+            "  --threads LIST             thread counts: 1,2,4 or 1..16 (default 1,2,ncpu,4*ncpu)\n"
+            "  --reps N                   repetitions per cell, interleaved (default 3)\n"
+            "  --budget SEC               aim the whole run at SEC seconds (default %.0f)\n"
+            "  --duration SEC             fixed seconds per cell (overrides --budget)\n"
+            "  --json FILE                every sample and the machine facts, as JSON\n"
+            "  --svg [DIR]                one SVG chart per scenario in DIR (default ./bench)\n"
+            "  --csv FILE                 every sample as CSV\n"
+            "  --list                     list the scenarios\n"
+            "Options take their value as the next argument or after '=' (--reps=5).\n",
+            AK_DEFAULT_BUDGET);
+}
+
+static void dirname_of(const char *path, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == out)
+        out[1] = 0;
+    else
+        *slash = 0;
 }
 
 int main(int argc, char **argv)
@@ -257,15 +376,24 @@ int main(int argc, char **argv)
     ak_bench_opts *o = &ak_bench_options;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     o->ncpu = nc > 0 ? (int)nc : 1;
-    o->duration = 0.25;
+    o->duration = 0;
     o->reps = 3;
     add_thread(o, 1);
     add_thread(o, 2);
     add_thread(o, o->ncpu);
     add_thread(o, 4 * o->ncpu);
-    const char *only = NULL, *csvpath = NULL;
+    const char *only = NULL, *csvpath = NULL, *jsonpath = NULL, *svgdir = NULL;
+    double fixed = 0, budget = AK_DEFAULT_BUDGET;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char opt[64];
+        const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');
+        bool inline_v = false;
+        if (eq && strncmp(a, "--", 2) == 0 && (size_t)(eq - a) < sizeof opt) {
+            snprintf(opt, sizeof opt, "%.*s", (int)(eq - a), a);
+            a = opt;
+            v = eq + 1;
+            inline_v = true;
+        }
         if (!strcmp(a, "--list")) {
             for (int s = 0; s < NSCEN; s++)
                 printf("%-16s %s\n", all_scenarios[s]->name, all_scenarios[s]->desc);
@@ -273,47 +401,65 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
-        } else if (!v) {
-            usage(stderr);
-            return 2;
-        } else if (!strcmp(a, "--scenario")) {
-            only = v, i++;
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_threads(o, v)) {
-                fprintf(stderr, "akbench: bad --threads '%s'\n", v);
+        } else if (!strcmp(a, "--svg")) {
+            /* The directory is optional: a following option is not one. */
+            if (inline_v)
+                svgdir = v;
+            else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+                svgdir = argv[++i];
+            else
+                svgdir = "bench";
+            if (!*svgdir) {
+                fprintf(stderr, "akbench: empty --svg directory\n");
                 return 2;
             }
-            i++;
+            continue;
+        }
+        if (!inline_v) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "akbench: %s needs a value\n", a);
+                usage(stderr);
+                return 2;
+            }
+            v = argv[++i];
+        }
+        if (!strcmp(a, "--scenario")) {
+            only = v;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_threads(o, v)) {
+                fprintf(stderr, "akbench: bad --threads '%s' (want e.g. 1,2,4 or 1..16, at most 64 counts <= 1024)\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--duration")) {
-            o->duration = atof(v), i++;
-            if (o->duration <= 0) {
-                fprintf(stderr, "akbench: bad --duration\n");
+            if (!parse_seconds(v, &fixed)) {
+                fprintf(stderr, "akbench: bad --duration '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--budget")) {
+            if (!parse_seconds(v, &budget)) {
+                fprintf(stderr, "akbench: bad --budget '%s'\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--reps")) {
-            o->reps = atoi(v), i++;
-            if (o->reps < 1 || o->reps > 256) {
-                fprintf(stderr, "akbench: bad --reps\n");
+            const char *e;
+            o->reps = parse_int(v, &e);
+            if (o->reps < 1 || o->reps > 256 || *e) {
+                fprintf(stderr, "akbench: bad --reps '%s' (1..256)\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--csv")) {
-            csvpath = v, i++;
+            csvpath = v;
+        } else if (!strcmp(a, "--json")) {
+            jsonpath = v;
         } else {
+            fprintf(stderr, "akbench: unknown option %s\n", a);
             usage(stderr);
             return 2;
         }
     }
-    if (csvpath) {
-        csv = fopen(csvpath, "w");
-        if (!csv) {
-            perror(csvpath);
-            return 1;
-        }
-        fprintf(csv, "scenario,scheme,threads,rep,ops_per_sec\n");
-    }
     const ak_bench_scenario *sel[64];
     int nsel = 0;
-    for (int s = 0; s < NSCEN; s++) {
+    for (int s = 0; s < NSCEN && nsel < 64; s++) {
         if (only) {
             char buf[512];
             snprintf(buf, sizeof buf, ",%s,", only);
@@ -328,13 +474,100 @@ int main(int argc, char **argv)
         fprintf(stderr, "akbench: no scenario matches '%s' (see --list)\n", only ? only : "");
         return 2;
     }
-    printf("akbench: ncpu=%d, %.2fs per cell, %d reps, threads:", o->ncpu, o->duration, o->reps);
+
+    /* Open every output before measuring: a typo should cost no run. */
+    ak_machine m;
+    ak_machine_probe(&m, o->ncpu);
+    if (svgdir && ak_mkdirs(svgdir))
+        return 1;
+    if (csvpath) {
+        csv = fopen(csvpath, "w");
+        if (!csv) {
+            perror(csvpath);
+            return 1;
+        }
+        fprintf(csv, "scenario,scheme,threads,rep,ops_per_sec\n");
+    }
+    ak_json *json = NULL;
+    if (jsonpath) {
+        char dir[4096];
+        dirname_of(jsonpath, dir, sizeof dir);
+        if (ak_mkdirs(dir))
+            return 1;
+        json = ak_json_open(jsonpath, &m, o, fixed > 0 ? 0 : budget);
+        if (!json)
+            return 1;
+    }
+
+    prog.tty = isatty(STDERR_FILENO);
+    prog.t0 = ak_bench_now_ns();
+    for (int s = 0; s < nsel; s++)
+        prog.cells_total += scenario_cells(sel[s], o);
+    if (prog.cells_total < 1)
+        prog.cells_total = 1;
+
+    printf("akbench: %s, %d CPUs, %s, %s, atomkit %s\n", m.cpu_model, m.ncpu, m.kernel, m.compiler,
+           m.git_revision);
+    printf("akbench: %d scenario%s, %ld cells, %d reps, threads:", nsel, nsel == 1 ? "" : "s",
+           prog.cells_total, o->reps);
     for (int i = 0; i < o->nthreads; i++)
         printf(" %d", o->threads[i]);
+    if (fixed > 0)
+        printf("; %.3g s per cell (~%.0f s)\n", fixed, fixed * (double)prog.cells_total);
+    else
+        printf("; time budget %.0f s (about %.3g s per cell; --duration fixes it)\n", budget,
+               fmin(AK_CELL_MAX, fmax(AK_CELL_MIN, budget / (double)prog.cells_total)));
+    fflush(stdout);
+
+    /* Per-cell overhead (thread start/join, setup, teardown) is learned as
+     * the run goes, so the budget covers it too. */
+    double overhead = 0.002;
+    int rc = 0;
+    for (int s = 0; s < nsel; s++) {
+        const ak_bench_scenario *sc = sel[s];
+        long cells = scenario_cells(sc, o), left = prog.cells_total - prog.cells_done;
+        if (fixed > 0) {
+            o->duration = fixed;
+        } else {
+            double d = (budget - since_start()) / (double)(left > 0 ? left : 1) - overhead;
+            o->duration = fmin(AK_CELL_MAX, fmax(AK_CELL_MIN, d));
+            if (sc->min_duration > o->duration)
+                o->duration = sc->min_duration;
+        }
+        printf("\n== %s: %s\n", sc->name, sc->desc);
+        for (int k = 0; k < sc->nschemes; k++)
+            if (sc->schemes[k].missing_pkg)
+                printf("   %s: skipped, not found at build time (apt-get install %s)\n",
+                       sc->schemes[k].name, sc->schemes[k].missing_pkg);
+        notes_len = 0;
+        notes[0] = 0;
+        int64_t t0 = ak_bench_now_ns();
+        double *rate = measure_scenario(sc, o, s + 1, nsel);
+        double el = (double)(ak_bench_now_ns() - t0) * 1e-9;
+        if (cells > 0)
+            overhead = fmax(0, (el - (double)cells * o->duration) / (double)cells);
+        ak_scenario_result res = {
+            .sc = sc, .threads = o->threads, .nthreads = o->nthreads, .reps = o->reps,
+            .duration = o->duration, .rate = rate, .notes = notes, .elapsed = el,
+        };
+        print_table(&res);
+        ak_json_add(json, &res);
+        if (svgdir && ak_svg_write(svgdir, &res, &m))
+            rc = 1;
+        free(rate);
+    }
+    double total = since_start();
+    printf("\nakbench: done in %.1f s", total);
+    if (jsonpath)
+        printf("; JSON: %s", jsonpath);
+    if (svgdir)
+        printf("; charts: %s/<scenario>.svg", svgdir);
     printf("\n");
-    for (int s = 0; s < nsel; s++)
-        run_scenario(sel[s], o, s + 1, nsel);
-    if (csv)
-        fclose(csv);
-    return 0;
+    if (json && ak_json_close(json, total))
+        rc = 1;
+    if (csv && fclose(csv)) {
+        perror(csvpath);
+        rc = 1;
+    }
+    return rc;
 }

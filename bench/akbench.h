@@ -9,6 +9,12 @@
  * Adding a scenario: write bench/scenario_<name>.c defining
  *   const ak_bench_scenario ak_scenario_<name> = { … };
  * and add one line AK_SCENARIO(<name>) to bench/scenarios.def.
+ *
+ * Reports: the table on stdout; --json FILE (every sample, machine facts);
+ * --svg DIR (one chart per scenario, DIR/<name>.svg). In the charts,
+ * schemes whose name starts with "ak_" or "atomkit" are atomkit's own and
+ * are drawn solid; every other scheme (baselines, peers) is dashed. See
+ * doc/bench.md.
  */
 #ifndef AKBENCH_H
 #define AKBENCH_H
@@ -47,13 +53,19 @@ typedef struct ak_bench_scenario {
     const ak_bench_pair *pairs;/* extra ratio lines */
     int npairs;
     const char *thread_label;  /* "threads" (default) or e.g. "readers" */
+    /* Optional (0 = none): the shortest cell, in seconds, that still gives
+     * this scenario a meaningful number (say, one that needs many writer
+     * periods per cell). The time budget never cuts a cell below it;
+     * an explicit --duration still wins. */
+    double min_duration;
 } ak_bench_scenario;
 
 /* Options the scenarios may read. */
 typedef struct ak_bench_opts {
     int threads[64];
     int nthreads;
-    double duration; /* seconds per cell */
+    double duration; /* seconds per cell, set before each scenario runs (the
+                        time budget may give scenarios different values) */
     int reps;
     int ncpu;
 } ak_bench_opts;
