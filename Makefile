@@ -24,7 +24,7 @@ test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: all
-	$(BUILD)/bench/akbench $(BENCH_ARGS)
+	$(BUILD)/bench/akbench --svg $(BUILD)/bench --json $(BUILD)/bench/results.json $(BENCH_ARGS)
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
