@@ -31,7 +31,7 @@ typedef struct lc_event {
     uint64_t n; /* events admitted at t */
 } lc_event;
 
-static int lc_cmp_event(const void *a, const void *b)
+static inline int lc_cmp_event(const void *a, const void *b)
 {
     const lc_event *x = a, *y = b;
     return (x->t > y->t) - (x->t < y->t);
@@ -40,7 +40,7 @@ static int lc_cmp_event(const void *a, const void *b)
 /* Returns the largest excess found over the bound (0: the bound holds for
  * every window). Sorts ev in place. Products must fit in int64: callers keep
  * timestamps relative and rates modest. */
-static int64_t lc_check_windows(lc_event *ev, size_t nev, uint64_t burst, uint64_t events,
+static inline int64_t lc_check_windows(lc_event *ev, size_t nev, uint64_t burst, uint64_t events,
                                 uint64_t period, int64_t *bad_a, int64_t *bad_b)
 {
     qsort(ev, nev, sizeof *ev, lc_cmp_event);
@@ -80,7 +80,7 @@ typedef struct lc_rewind {
     double burst;
 } lc_rewind;
 
-static void lc_rewind_init(lc_rewind *b, uint64_t events, uint64_t period, uint64_t burst,
+static inline void lc_rewind_init(lc_rewind *b, uint64_t events, uint64_t period, uint64_t burst,
                            int64_t now)
 {
     pthread_mutex_init(&b->mu, NULL);
@@ -90,7 +90,7 @@ static void lc_rewind_init(lc_rewind *b, uint64_t events, uint64_t period, uint6
     b->burst = (double)burst;
 }
 
-static bool lc_rewind_allow_at(lc_rewind *b, uint64_t n, int64_t t)
+static inline bool lc_rewind_allow_at(lc_rewind *b, uint64_t n, int64_t t)
 {
     pthread_mutex_lock(&b->mu);
     int64_t last = b->last;
@@ -113,7 +113,7 @@ typedef struct lc_norefill {
     int64_t max;
 } lc_norefill;
 
-static bool lc_norefill_allow(lc_norefill *c, uint64_t n)
+static inline bool lc_norefill_allow(lc_norefill *c, uint64_t n)
 {
     int64_t cur = atomic_load(&c->count);
     do {
