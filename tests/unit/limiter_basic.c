@@ -268,8 +268,8 @@ static void test_reserve(void)
 static void test_wait_real_clock(void)
 {
     ak_limiter l;
-    const int64_t T = 2000000; /* 500/s: T = 2 ms */
-    AK_CHECK_EQ(ak_limiter_init(&l, 500, 1000000000, 1), 0);
+    const int64_t T = 200000000; /* 5/s: T = 200 ms, long beside sanitizer slowness */
+    AK_CHECK_EQ(ak_limiter_init(&l, 5, 1000000000, 1), 0);
     AK_CHECK_EQ(ak_limiter_wait(&l, 2, 1000), AK_EINVAL);
     AK_CHECK_EQ(ak_limiter_wait(&l, 1, -1), AK_EINVAL);
     AK_CHECK_EQ(ak_limiter_wait(NULL, 1, 0), AK_EINVAL);
@@ -277,13 +277,13 @@ static void test_wait_real_clock(void)
     int64_t t0 = ak_now_ns();
     AK_CHECK_EQ(ak_limiter_wait(&l, 1, 0), 0); /* full: no wait */
     uint64_t s = tat_of(&l);
-    /* the next one is >= ~2 ms away: a 100 us timeout consumes nothing */
+    /* the next one is ~200 ms away: a 100 us timeout consumes nothing */
     AK_CHECK_EQ(ak_limiter_wait(&l, 1, 100000), AK_ETIMEDOUT);
     AK_CHECK_EQU(tat_of(&l), s);
     AK_CHECK_EQ(ak_limiter_wait(&l, 1, 1000000000), 0);
     /* it slept to the admission time, which is >= t0 + T */
     AK_CHECK(ak_now_ns() >= t0 + T);
-    AK_CHECK_EQU(tat_of(&l), s + (uint64_t)T);
+    AK_CHECK(tat_of(&l) >= s + (uint64_t)T);
     /* reserve on the real clock: about T to wait */
     int64_t w = ak_limiter_reserve(&l, 1);
     AK_CHECK(w > 0 && w <= 2 * T);
