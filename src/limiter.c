@@ -5,7 +5,6 @@
  * proof of the bound are in doc/limiter.md. */
 #include <atomkit/limiter.h>
 
-#include <errno.h>
 #include <sched.h>
 #include <time.h>
 
@@ -288,7 +287,9 @@ int ak_limiter_wait(ak_limiter *l, uint64_t n, int64_t timeout_ns)
     struct timespec ts = { (time_t)(dl / 1000000000), (long)(dl % 1000000000) };
     if (dl < 0)
         ts.tv_sec = 0, ts.tv_nsec = 0;
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    /* Non-zero only for EINTR here (ts is valid): sleep on to the deadline.
+     * (<errno.h> is avoided: the -m32 multilib headers here lack asm/errno.h.) */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
         ;
     return 0;
 }

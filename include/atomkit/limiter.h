@@ -58,12 +58,12 @@ typedef struct ak_limiter {
     /* Read-mostly configuration, written only by init and set_rate. gen is
      * even when the parameters are stable, odd while set_rate runs. */
     _Alignas(64) _Atomic uint64_t ak__gen;
-    _Atomic uint64_t ak__interval;  /* T, ns per event, >= 1 */
-    _Atomic uint64_t ak__tolerance; /* τ = burst * T */
-    _Atomic uint64_t ak__burst;
-    _Atomic uint64_t ak__since;     /* reference time of the last rate change */
-    _Atomic uint64_t ak__events;    /* as configured (reporting only) */
-    _Atomic uint64_t ak__period;
+    _Alignas(8) _Atomic uint64_t ak__interval;  /* T, ns per event, >= 1 */
+    _Alignas(8) _Atomic uint64_t ak__tolerance; /* τ = burst * T */
+    _Alignas(8) _Atomic uint64_t ak__burst;
+    _Alignas(8) _Atomic uint64_t ak__since;     /* reference time of the last rate change */
+    _Alignas(8) _Atomic uint64_t ak__events;    /* as configured (reporting only) */
+    _Alignas(8) _Atomic uint64_t ak__period;
     int64_t ak__epoch;              /* absolute clock value of relative 0 */
 } ak_limiter;
 

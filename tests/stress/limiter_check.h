@@ -109,7 +109,7 @@ static inline bool lc_rewind_allow_at(lc_rewind *b, uint64_t n, int64_t t)
 }
 
 typedef struct lc_norefill {
-    _Atomic int64_t count;
+    _Alignas(8) _Atomic int64_t count;
     int64_t max;
 } lc_norefill;
 

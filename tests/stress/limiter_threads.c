@@ -256,9 +256,10 @@ int main(int argc, char **argv)
     atomic_init(&norefill_c.count, 0);
     norefill_c.max = BURST;
     uint64_t a = run_phase('A', worker_a, BURST, RATE, each, false);
-    /* It refills: at least 10% of rate x duration. Loose on purpose: the
-     * machine may be shared; the never-refilling counter gives ~BURST. */
-    AK_CHECK((double)a >= 0.1 * (double)RATE * each);
+    /* It refills: at least 3x burst in the phase (>= 6% of rate x duration).
+     * Loose on purpose, the machine may be shared (sanitizers, parallel
+     * CTest); the never-refilling counter admits exactly BURST, ever. */
+    AK_CHECK(a >= 3 * BURST);
 
     AK_CHECK_EQ(ak_limiter_init(&lim, RATE, PERIOD, BURST), 0);
     lc_rewind_init(&rewind_b, RATE, PERIOD, BURST, ak_now_ns());
