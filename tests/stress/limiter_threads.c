@@ -1,0 +1,279 @@
+/* Threads on the real clock, 100k events/s, burst 1000:
+ *   A. fresh threads: half call ak_limiter_allow_at(ak_now_ns()) and record
+ *      the timestamp, half call ak_limiter_allow(); every window of the
+ *      recorded events and the run's total must stay within the bound, and
+ *      the total must reach a fair share of rate x duration (it refills);
+ *   B. stale threads: half the threads read the clock, get delayed (0-200 us
+ *      spinning, sometimes 0-2 ms asleep), then call with the stale
+ *      timestamp; the other half call fresh; every window is checked;
+ *   C. set_rate churn: a thread flips between 100k/s burst 1000 and 40k/s
+ *      burst 200 while the others allow; bound with the larger burst and rate;
+ *   D. ak_inflight with max 3: never more than 3 holders at once.
+ * Seen failing (CTest builds these and requires them to fail):
+ * broken-variant: AK_BROKEN_REWIND
+ *   phase B runs the mutex bucket that rewinds on stale timestamps
+ *   (x/time/rate before golang/go#71360): its windows overflow.
+ * broken-variant: AK_BROKEN_NOREFILL
+ *   phase A runs the article's CAS counter that never refills: the total
+ *   falls far below the rate.
+ * broken-variant: AK_BROKEN_INFLIGHT
+ *   phase D checks the cap and then adds, as two steps: holders exceed 3. */
+#include <atomkit.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include "ak_test.h"
+#include "stress/limiter_check.h"
+
+#define RATE 100000u
+#define PERIOD 1000000000u
+#define BURST 1000u
+
+static ak_limiter lim;
+static lc_rewind rewind_b;
+static lc_norefill norefill_c;
+static int nthreads;
+static double secs;
+static int64_t t_end;
+static atomic_int started;
+static int phase;
+
+struct rec {
+    lc_event *ev;
+    size_t n, cap;
+    uint64_t admitted; /* including unrecorded ones */
+    uint64_t seed;
+};
+static struct rec recs[64];
+
+static uint64_t xs(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void record(struct rec *r, int64_t t)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 4096;
+        r->ev = realloc(r->ev, r->cap * sizeof *r->ev);
+        if (!r->ev)
+            abort();
+    }
+    r->ev[r->n++] = (lc_event){ t, 1 };
+}
+
+static bool allow_at(int64_t t)
+{
+#if defined(AK_BROKEN_NOREFILL)
+    if (phase == 'A')
+        return (void)t, lc_norefill_allow(&norefill_c, 1);
+#endif
+#if defined(AK_BROKEN_REWIND)
+    if (phase == 'B')
+        return lc_rewind_allow_at(&rewind_b, 1, t);
+#endif
+    return ak_limiter_allow_at(&lim, 1, t);
+}
+
+static void start_together(void)
+{
+    atomic_fetch_add(&started, 1);
+    while (atomic_load(&started) < nthreads)
+        sched_yield();
+}
+
+static void *worker_a(void *arg)
+{
+    struct rec *r = arg;
+    int id = (int)(r - recs);
+    start_together();
+    while (ak_now_ns() < t_end) {
+        if (id % 2 == 0 || phase != 'A') {
+            int64_t t = ak_now_ns();
+            if (allow_at(t)) {
+                record(r, t);
+                r->admitted++;
+            }
+        } else {
+#if defined(AK_BROKEN_NOREFILL)
+            bool ok = allow_at(0);
+#else
+            bool ok = ak_limiter_allow(&lim);
+#endif
+            r->admitted += ok;
+        }
+    }
+    return NULL;
+}
+
+static void *worker_b(void *arg)
+{
+    struct rec *r = arg;
+    int id = (int)(r - recs);
+    start_together();
+    while (ak_now_ns() < t_end) {
+        int64_t t = ak_now_ns();
+        if (id % 2) { /* stale: delayed between its clock read and its call */
+            uint64_t x = xs(&r->seed);
+            if (x % 16 == 0) { /* descheduled */
+                struct timespec d = { 0, (long)(x % 2000000) };
+                nanosleep(&d, NULL);
+            } else { /* slow path, lock queue… */
+                int64_t until = t + (int64_t)(x % 200000);
+                while (ak_now_ns() < until)
+                    ak_cpu_relax();
+            }
+        }
+        if (allow_at(t)) {
+            record(r, t);
+            r->admitted++;
+        }
+    }
+    return NULL;
+}
+
+static atomic_bool churn_stop;
+static void *churner(void *arg)
+{
+    (void)arg;
+    int k = 0;
+    while (!atomic_load(&churn_stop)) {
+        if (k++ % 2)
+            AK_CHECK_EQ(ak_limiter_set_rate(&lim, RATE, PERIOD, BURST), 0);
+        else
+            AK_CHECK_EQ(ak_limiter_set_rate(&lim, 40000, PERIOD, 200), 0);
+        struct timespec d = { 0, 200000 };
+        nanosleep(&d, NULL);
+    }
+    return NULL;
+}
+
+static ak_inflight cap;
+static atomic_int holders, max_holders;
+static void *worker_d(void *arg)
+{
+    struct rec *r = arg;
+    start_together();
+    while (ak_now_ns() < t_end) {
+#if defined(AK_BROKEN_INFLIGHT)
+        bool ok = ak_inflight_count(&cap) < 3;
+        for (int i = 0; i < 20; i++)
+            ak_cpu_relax();
+        if (ok)
+            atomic_fetch_add(&cap.ak__n, 1);
+#else
+        bool ok = ak_inflight_acquire(&cap, 3);
+#endif
+        if (!ok)
+            continue;
+        int h = atomic_fetch_add(&holders, 1) + 1;
+        int m = atomic_load(&max_holders);
+        while (h > m && !atomic_compare_exchange_weak(&max_holders, &m, h))
+            ;
+        for (int i = 0; i < 50; i++)
+            ak_cpu_relax();
+        atomic_fetch_sub(&holders, 1);
+        r->admitted++;
+#if defined(AK_BROKEN_INFLIGHT)
+        atomic_fetch_sub(&cap.ak__n, 1);
+#else
+        ak_inflight_release(&cap);
+#endif
+    }
+    return NULL;
+}
+
+/* Runs one phase; returns the admitted total and checks every window of the
+ * recorded events against (burst, rate). */
+static uint64_t run_phase(int ph, void *(*fn)(void *), uint64_t burst, uint64_t rate,
+                          double phase_secs, bool churn)
+{
+    phase = ph;
+    atomic_store(&started, 0);
+    memset(recs, 0, sizeof recs);
+    pthread_t th[64], ch;
+    int64_t t0 = ak_now_ns();
+    t_end = t0 + (int64_t)(phase_secs * 1e9);
+    for (int i = 0; i < nthreads; i++) {
+        recs[i].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1) + (uint64_t)ph;
+        pthread_create(&th[i], NULL, fn, &recs[i]);
+    }
+    atomic_store(&churn_stop, false);
+    if (churn)
+        pthread_create(&ch, NULL, churner, NULL);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    if (churn) {
+        atomic_store(&churn_stop, true);
+        pthread_join(ch, NULL);
+    }
+    int64_t t1 = ak_now_ns();
+    size_t total_rec = 0;
+    uint64_t admitted = 0;
+    for (int i = 0; i < nthreads; i++) {
+        total_rec += recs[i].n;
+        admitted += recs[i].admitted;
+    }
+    lc_event *all = malloc((total_rec + 1) * sizeof *all);
+    size_t k = 0;
+    for (int i = 0; i < nthreads; i++) {
+        for (size_t j = 0; j < recs[i].n; j++) {
+            all[k] = recs[i].ev[j];
+            all[k++].t -= t0; /* relative: keeps the checker's products small */
+        }
+        free(recs[i].ev);
+    }
+    int64_t a = 0, b = 0;
+    int64_t over = lc_check_windows(all, k, burst, rate, PERIOD, &a, &b);
+    double bound = (double)burst + (double)(t1 - t0) * 1e-9 * (double)rate;
+    printf("phase %c: %d threads, %.2f s: %" PRIu64 " admitted (bound %.0f), %zu recorded, "
+           "worst window excess %" PRId64 " events (window [%" PRId64 ", %" PRId64 "] ns)\n",
+           ph, nthreads, (double)(t1 - t0) * 1e-9, admitted, bound, k, over, a, b);
+    if (ph != 'D') {
+        AK_CHECK_EQ(over, 0);
+        AK_CHECK((double)admitted <= bound + 1.0);
+    }
+    free(all);
+    return admitted;
+}
+
+int main(int argc, char **argv)
+{
+    secs = ak_test_seconds(argc, argv, 2.0);
+    nthreads = ak_test_threads(argc, argv, 4);
+    if (nthreads < 2)
+        nthreads = 2;
+    if (nthreads > 64)
+        nthreads = 64;
+    double each = secs / 4.0;
+    if (each < 0.1)
+        each = 0.1;
+
+    AK_CHECK_EQ(ak_limiter_init(&lim, RATE, PERIOD, BURST), 0);
+    atomic_init(&norefill_c.count, 0);
+    norefill_c.max = BURST;
+    uint64_t a = run_phase('A', worker_a, BURST, RATE, each, false);
+    /* It refills: at least 3x burst in the phase (>= 6% of rate x duration).
+     * Loose on purpose, the machine may be shared (sanitizers, parallel
+     * CTest); the never-refilling counter admits exactly BURST, ever. */
+    AK_CHECK(a >= 3 * BURST);
+
+    AK_CHECK_EQ(ak_limiter_init(&lim, RATE, PERIOD, BURST), 0);
+    lc_rewind_init(&rewind_b, RATE, PERIOD, BURST, ak_now_ns());
+    uint64_t b = run_phase('B', worker_b, BURST, RATE, each, false);
+    AK_CHECK(b > 0);
+
+    AK_CHECK_EQ(ak_limiter_init(&lim, RATE, PERIOD, BURST), 0);
+    (void)run_phase('C', worker_a, BURST, RATE, each, true);
+
+    uint64_t d = run_phase('D', worker_d, 0, 1, each, false);
+    printf("phase D: max holders %d (cap 3), %" PRIu64 " acquisitions\n",
+           atomic_load(&max_holders), d);
+    AK_CHECK(atomic_load(&max_holders) <= 3);
+    AK_CHECK(d > 0);
+    AK_CHECK_EQ(ak_inflight_count(&cap), 0);
+    return ak_test_done("stress_limiter_threads");
+}
