@@ -11,5 +11,6 @@
 #include <atomkit/version.h>
 #include <atomkit/error.h>
 #include <atomkit/atomic.h>
+#include <atomkit/smr.h>
 
 #endif /* ATOMKIT_H */
