@@ -129,6 +129,9 @@ static int check_args(const ak_value *v, const ak_type *t, const void *val, cons
  * - AK_BROKEN_VALUE_IN_PLACE: a store of the locked type overwrites the
  *   published box in place instead of publishing a new one: readers can see
  *   a half-written copy. */
+#ifndef AK__VALUE_RACE_POINT
+#define AK__VALUE_RACE_POINT() ((void)0)
+#endif
 #if defined(AK_BROKEN_VALUE_FIRST_STORE)
 #define AK__BROKEN_FIRST 1
 #else
@@ -173,6 +176,10 @@ static int publish(ak_value *v, const ak_type *t, const void *val,
             if (*nb == NULL)
                 return AK_ENOMEM;
         }
+        /* Test-only: tests/stress/value_first_store.c compiles this file
+         * with a race point that yields here, widening the window between
+         * the check above and the publication below. Empty otherwise. */
+        AK__VALUE_RACE_POINT();
 #if AK__BROKEN_FIRST
         if (*cur == NULL) {
             *cur = atomic_exchange(&v->ak__box, *nb);

@@ -10,14 +10,22 @@
  * threads (default 3). Runs at least 2000 trials, at most until the duration
  * (and a hard deadline of 30 s) has passed.
  *
+ * Debug-yield (rcutorture style): this test compiles src/value.c into itself
+ * with a race point between the type check and the publishing CAS; on odd
+ * trials the point yields the CPU, so a racer is descheduled exactly inside
+ * the window, also on an overloaded 2-vCPU machine where racers rarely truly
+ * overlap. Even trials run the code unwidened. The same source is the
+ * library's value.o; only the race point differs (empty there).
+ *
  * broken-variant: AK_BROKEN_VALUE_FIRST_STORE
- * That build compiles src/value.c into this test with a check-then-act first
- * store ("empty? then exchange"), in which two racing first stores can both
- * succeed; this test must catch it (seen failing).
+ * That build turns the first store into check-then-act ("empty? then blind
+ * exchange"), in which two racing first stores can both succeed; this test
+ * must catch it (seen failing). Without the race point it was caught in 5 of
+ * 6 two-second runs; with it, in every run.
  */
-#if defined(AK_BROKEN_VALUE_FIRST_STORE)
+static void race_point(void);
+#define AK__VALUE_RACE_POINT() race_point()
 #include "../../src/value.c"
-#endif
 #include <atomkit.h>
 #include <atomkit/smr.h>
 #include <pthread.h>
@@ -42,6 +50,16 @@ static _Atomic int arrived;       /* threads that saw the current trial start */
 static _Atomic bool quit;
 static int results[MAXT];
 static double deadline;
+static _Thread_local bool widen; /* this trial yields at the race point */
+static _Atomic unsigned long race_points;
+
+static void race_point(void)
+{
+    if (widen) {
+        atomic_fetch_add_explicit(&race_points, 1, memory_order_relaxed);
+        sched_yield();
+    }
+}
 
 /* each thread's payload for a trial: recognisable per thread and trial */
 static void payload(int id, unsigned trial, unsigned char out[16])
@@ -83,6 +101,7 @@ static void *racer(void *p)
         if (!wait_gen_change(seen))
             return NULL;
         seen = atomic_load(&gen);
+        widen = (seen & 1) != 0;
         unsigned char buf[16], old[16];
         payload(id, seen, buf);
         /* All racers running before anyone stores, then a small per-thread,
@@ -95,7 +114,7 @@ static void *racer(void *p)
             if ((spins & 1023) == 0 && ak_test_now() > deadline)
                 return NULL;
         }
-        unsigned jitter = (seen * 2654435761u + (unsigned)id * 40503u) >> 24; /* 0..255 */
+        unsigned jitter = (seen * 2654435761u + (unsigned)id * 40503u) >> 28; /* 0..15 */
         while (jitter--)
             ak_cpu_relax();
         int rc;
@@ -180,6 +199,7 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
     AK_CHECK_EQU(bad, 0);
     AK_CHECK(trials >= 2000);
+    AK_CHECK(atomic_load(&race_points) > 0); /* the widened path ran */
     printf("value_first_store: %u trials, %d threads, wins:", trials, nthreads);
     for (int i = 0; i < nthreads; i++)
         printf(" %u", wins[i]);
