@@ -59,6 +59,8 @@ static bool type_ok(const ak_type *t)
 static struct ak__value_box *box_new(const ak_type *t, const void *val)
 {
     size_t off = ak__value_off(t);
+    if (t->size > SIZE_MAX - off)
+        return NULL; /* cannot be allocated: report AK_ENOMEM */
     size_t bytes = off + t->size;
     int (*hook)(size_t) = atomic_load(&alloc_hook);
     if (hook != NULL && hook(bytes) != 0)
