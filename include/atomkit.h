@@ -4,6 +4,7 @@
  * it blocks or allocates):
  *   <atomkit/error.h>    error codes, ak_strerror
  *   <atomkit/atomic.h>   typed atomics and the typed pointer (header-only)
+ *   <atomkit/value.h>    Value: Go's atomic.Value, misuse as error codes
  *   <atomkit/limiter.h>  GCRA rate limiter (lock-free) and the ak_inflight cap
  */
 #ifndef ATOMKIT_H
@@ -12,6 +13,8 @@
 #include <atomkit/version.h>
 #include <atomkit/error.h>
 #include <atomkit/atomic.h>
+#include <atomkit/smr.h>
+#include <atomkit/value.h>
 #include <atomkit/limiter.h>
 
 #endif /* ATOMKIT_H */
