@@ -4,6 +4,8 @@
  * it blocks or allocates):
  *   <atomkit/error.h>    error codes, ak_strerror
  *   <atomkit/atomic.h>   typed atomics and the typed pointer (header-only)
+ *   <atomkit/counter.h>  striped counter (LongAdder)
+ *   <atomkit/seqlock.h>  seqlock cell: consistent multi-field snapshots
  */
 #ifndef ATOMKIT_H
 #define ATOMKIT_H
@@ -11,5 +13,7 @@
 #include <atomkit/version.h>
 #include <atomkit/error.h>
 #include <atomkit/atomic.h>
+#include <atomkit/counter.h>
+#include <atomkit/seqlock.h>
 
 #endif /* ATOMKIT_H */
