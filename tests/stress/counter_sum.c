@@ -13,6 +13,7 @@
  * broken-variant: AK_BROKEN_NONATOMIC_ADD */
 #include <atomkit.h>
 #include <pthread.h>
+#include <sched.h>
 #include "ak_test.h"
 
 #define MAX_THREADS 64
@@ -32,8 +33,10 @@ static void add(ak_counter *c, int64_t d)
     unsigned n = ak_counter_stripes(c);
     uint32_t p = ak__counter_probe ? ak__counter_probe : ak__counter_probe_init();
     _Atomic uint64_t *cell = n == 0 ? &c->ak__base : ak__counter_cell_at(c, p & (n - 1u));
-    atomic_store_explicit(cell, atomic_load_explicit(cell, memory_order_relaxed) + (uint64_t)d,
-                          memory_order_relaxed);
+    uint64_t v = atomic_load_explicit(cell, memory_order_relaxed);
+    for (int k = 0; k < 8; k++) /* widens the window, so TSan's slow runs fail too */
+        ak_cpu_relax();
+    atomic_store_explicit(cell, v + (uint64_t)d, memory_order_relaxed);
 #else
     ak_counter_add(c, d);
 #endif
@@ -45,7 +48,7 @@ static void *adder(void *arg)
     int64_t mine = 0, mine_h = 0;
     ak_int32_add(&started, 1);
     while (ak_int32_load(&started) < nthreads + 2) /* start together: the first growth races */
-        ;
+        sched_yield();
     for (uint64_t i = 1; !ak_bool_load_explicit(&stop_round, memory_order_relaxed); i++) {
         int64_t d = (int64_t)(i % 7) + 1; /* positive, varied */
         add(&ctr, d);
@@ -65,7 +68,7 @@ static void *reader(void *arg)
     (void)arg;
     ak_int32_add(&started, 1);
     while (ak_int32_load(&started) < nthreads + 2)
-        ;
+        sched_yield();
     int64_t last = 0;
     while (!ak_bool_load_explicit(&stop_round, memory_order_relaxed)) {
         int64_t s = ak_counter_sum(&ctr);
@@ -81,7 +84,7 @@ static void *harvester(void *arg)
     (void)arg;
     ak_int32_add(&started, 1);
     while (ak_int32_load(&started) < nthreads + 2)
-        ;
+        sched_yield();
     int64_t total = 0;
     while (!ak_bool_load_explicit(&stop_round, memory_order_relaxed))
         total += ak_counter_sum_reset(&harvested);
