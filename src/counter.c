@@ -80,8 +80,10 @@ static int grow(ak_counter *c, unsigned n)
         ak__counter_cell *fresh = aligned_alloc(AK_COUNTER_CELL_SIZE, bytes);
         if (fresh == NULL)
             return 0;
-        for (size_t i = 0; i < seg_cells(k); i++)
+        for (size_t i = 0; i < seg_cells(k); i++) {
             atomic_init(&fresh[i].v, 0);
+            atomic_init(&fresh[i].owner, 0);
+        }
         ak__counter_cell *expect = NULL;
         /* release: the zeroed cells are visible to whoever loads the pointer
          * (acquire) — the fast path, sum, reset. */
@@ -112,6 +114,26 @@ void ak__counter_add_slow(ak_counter *c, uint64_t d)
     uint32_t p = ak__counter_probe;
     if (p == 0)
         p = ak__counter_probe_init();
+    _Atomic uint32_t *owner;
+    _Atomic uint64_t *slot = ak__counter_slot(c, n, p, &owner);
+    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(slot, &v, v + d, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        /* No one raced us: claim the slot, later adds take the fast path.
+         * (Threads that take turns on one slot without ever colliding keep
+         * coming here; that costs a CAS, not memory.) */
+        atomic_store_explicit(owner, p, memory_order_relaxed);
+        return;
+    }
+    ak__counter_add_contended(c, d);
+}
+
+void ak__counter_add_contended(ak_counter *c, uint64_t d)
+{
+    unsigned n = atomic_load_explicit(&c->ak__stripes, memory_order_acquire);
+    uint32_t p = ak__counter_probe;
+    if (p == 0)
+        p = ak__counter_probe_init();
     if ((n == 0 ? 2u : n << 1) <= ak_counter_max_stripes()) {
         if (grow(c, n))
             n = atomic_load_explicit(&c->ak__stripes, memory_order_acquire);
@@ -120,9 +142,11 @@ void ak__counter_add_slow(ak_counter *c, uint64_t d)
         ak__counter_probe = p;
     }
     /* The add itself: fetch_add cannot fail, so no add is ever lost, however
-     * the growth above went. */
-    _Atomic uint64_t *cell = n == 0 ? &c->ak__base : ak__counter_cell_at(c, p & (n - 1u));
-    atomic_fetch_add_explicit(cell, d, memory_order_relaxed);
+     * the growth above went. Then claim the slot. */
+    _Atomic uint32_t *owner;
+    _Atomic uint64_t *slot = ak__counter_slot(c, n, p, &owner);
+    atomic_fetch_add_explicit(slot, d, memory_order_relaxed);
+    atomic_store_explicit(owner, p, memory_order_relaxed);
 }
 
 /* Walks the base and every installed cell; op 0 = sum, 1 = exchange with 0. */
@@ -173,6 +197,7 @@ void ak_counter_destroy(ak_counter *c)
         return;
     atomic_store_explicit(&c->ak__stripes, 0, memory_order_relaxed);
     atomic_store_explicit(&c->ak__base, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->ak__base_owner, 0, memory_order_relaxed);
     for (unsigned k = 0; k < AK_COUNTER_LEVELS; k++) {
         ak__counter_cell *seg = atomic_exchange_explicit(&c->ak__seg[k], NULL, memory_order_acquire);
         free(seg);

@@ -13,7 +13,10 @@
  * How it works (doc/counter.md has the full argument):
  * - Until the first contended add, the counter is one 64-bit word (`base`)
  *   and allocates nothing.
- * - A failed CAS is the contention signal. The first one installs 2 cells;
+ * - A thread adds with fetch_add to a cell it has claimed (an owner tag on
+ *   the cell's line records the last claimer). An add to a cell it does not
+ *   own goes through a CAS, and a failed CAS is the contention signal, as
+ *   in LongAdder. The first one installs 2 cells;
  *   each later one doubles the stripe count, up to the stripe cap (by
  *   default the next power of two >= the number of online CPUs, at most
  *   AK_COUNTER_MAX_STRIPES). A thread that collides at the cap moves to
@@ -58,10 +61,12 @@ extern "C" {
 
 typedef struct ak__counter_cell {
     _Alignas(AK_COUNTER_CELL_SIZE) _Atomic uint64_t v;
+    _Atomic uint32_t owner; /* probe of the last thread that claimed the cell (a hint) */
 } ak__counter_cell;
 
 typedef struct ak_counter {
     _Alignas(8) _Atomic uint64_t ak__base;      /* the count before any stripe exists */
+    _Atomic uint32_t ak__base_owner;           /* as ak__counter_cell.owner, for base */
     _Atomic unsigned ak__stripes;              /* 0 (base only) or a power of two >= 2 */
     ak__counter_cell *_Atomic ak__seg[AK_COUNTER_LEVELS];
 } ak_counter;
@@ -75,46 +80,64 @@ typedef struct ak_counter {
 /* The calling thread's probe; 0 until its first add. Defined in counter.c. */
 extern _Thread_local uint32_t ak__counter_probe;
 uint32_t ak__counter_probe_init(void);
+/* The add when the slot is not (yet) the thread's own: a CAS, whose failure
+ * is the contention signal; then ak__counter_add_contended. */
 void ak__counter_add_slow(ak_counter *c, uint64_t d);
+/* The add after a failed CAS: grow (or move the thread to another cell at
+ * the cap), then fetch_add; never loses the add. Exposed for tests. */
+void ak__counter_add_contended(ak_counter *c, uint64_t d);
 
 /* Cell i of a counter whose stripe count (already read, acquire) covers i. */
-static inline _Atomic uint64_t *ak__counter_cell_at(ak_counter *c, unsigned i)
+static inline ak__counter_cell *ak__counter_cell_at(ak_counter *c, unsigned i)
 {
     unsigned k = i < 2u ? 0u : (unsigned)(31 - __builtin_clz(i));
     unsigned first = k ? 1u << k : 0u;
     ak__counter_cell *seg = atomic_load_explicit(&c->ak__seg[k], memory_order_acquire);
-    return &seg[i - first].v;
+    return &seg[i - first];
+}
+
+/* The word and owner tag a thread with probe p adds to, given n stripes. */
+static inline _Atomic uint64_t *ak__counter_slot(ak_counter *c, unsigned n, uint32_t p,
+                                                 _Atomic uint32_t **owner)
+{
+    if (n == 0) {
+        *owner = &c->ak__base_owner;
+        return &c->ak__base;
+    }
+    ak__counter_cell *cell = ak__counter_cell_at(c, p & (n - 1u));
+    *owner = &cell->owner;
+    return &cell->v;
 }
 
 /* ---- public calls ------------------------------------------------------- */
 
 /* ak_counter_add — adds d (negative subtracts; the count wraps modulo 2^64
  * like a two's-complement int64_t). Returns nothing. Ordering: relaxed (the
- * add orders no other memory). Blocks: no (lock-free; the common case is one
- * load and one successful CAS on the thread's own cell). Allocates: only when
+ * add orders no other memory). Blocks: no (lock-free). Allocates: only when
  * the add saw contention and the stripe count is below the cap (one segment,
- * malloc); if that allocation fails the add still happens, on an existing
- * cell. Never fails; a NULL counter is ignored. */
+ * aligned_alloc); if that allocation fails the add still happens, on an
+ * existing cell. Never fails; a NULL counter is ignored. The common case is
+ * one relaxed load of the owner tag and one fetch_add, both on the thread's
+ * own cache line. */
 static inline void ak_counter_add(ak_counter *c, int64_t d)
 {
     if (c == NULL)
         return;
-    uint64_t ud = (uint64_t)d;
     unsigned n = atomic_load_explicit(&c->ak__stripes, memory_order_acquire);
-    _Atomic uint64_t *cell;
-    if (n == 0) {
-        cell = &c->ak__base;
-    } else {
-        uint32_t p = ak__counter_probe;
-        if (p == 0)
-            p = ak__counter_probe_init();
-        cell = ak__counter_cell_at(c, p & (n - 1u));
-    }
-    uint64_t v = atomic_load_explicit(cell, memory_order_relaxed);
-    if (atomic_compare_exchange_weak_explicit(cell, &v, v + ud, memory_order_relaxed,
-                                              memory_order_relaxed))
+    uint32_t p = ak__counter_probe;
+    if (p == 0)
+        p = ak__counter_probe_init();
+    _Atomic uint32_t *owner;
+    _Atomic uint64_t *slot = ak__counter_slot(c, n, p, &owner);
+    /* The slot is ours if we were the last to claim it (the owner tag lives on
+     * the same cache line, so checking it costs no extra miss). Then one
+     * uncontended fetch_add. Otherwise the slow path adds by CAS, claims the
+     * slot, and treats a failed CAS as contention (grow or move). */
+    if (atomic_load_explicit(owner, memory_order_relaxed) == p) {
+        atomic_fetch_add_explicit(slot, (uint64_t)d, memory_order_relaxed);
         return;
-    ak__counter_add_slow(c, ud); /* contention: grow or move, then add */
+    }
+    ak__counter_add_slow(c, (uint64_t)d);
 }
 
 /* ak_counter_sum — the base plus every cell. Returns the total as int64_t

@@ -32,7 +32,8 @@ static void add(ak_counter *c, int64_t d)
 #ifdef AK_BROKEN_NONATOMIC_ADD
     unsigned n = ak_counter_stripes(c);
     uint32_t p = ak__counter_probe ? ak__counter_probe : ak__counter_probe_init();
-    _Atomic uint64_t *cell = n == 0 ? &c->ak__base : ak__counter_cell_at(c, p & (n - 1u));
+    _Atomic uint32_t *owner;
+    _Atomic uint64_t *cell = ak__counter_slot(c, n, p, &owner);
     uint64_t v = atomic_load_explicit(cell, memory_order_relaxed);
     for (int k = 0; k < 8; k++) /* widens the window, so TSan's slow runs fail too */
         ak_cpu_relax();

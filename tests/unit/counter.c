@@ -45,21 +45,31 @@ int main(void)
     AK_CHECK_EQ(ak_counter_set_max_stripes(8), 0);
     AK_CHECK_EQ(ak_counter_max_stripes(), 8);
 
-    /* growth: each contended add (the slow path) doubles the stripes up to
+    /* the slow path without contention: the CAS succeeds, the slot is claimed,
+     * nothing grows */
+    ak_counter sl = {0};
+    ak__counter_add_slow(&sl, 3);
+    ak__counter_add_slow(&sl, 4);
+    AK_CHECK_EQ(ak_counter_stripes(&sl), 0);
+    AK_CHECK_EQ(ak_counter_sum(&sl), 7);
+    AK_CHECK_EQ(atomic_load(&sl.ak__base_owner), ak__counter_probe);
+    AK_CHECK(ak__counter_probe != 0);
+
+    /* growth: each contended add (a failed CAS leads here) doubles the stripes up to
      * the cap; no add is lost on the way */
     ak_counter g = {0};
     ak_counter_add(&g, 1);
-    ak__counter_add_slow(&g, 10);
+    ak__counter_add_contended(&g, 10);
     AK_CHECK_EQ(ak_counter_stripes(&g), 2);
     ak_counter_add(&g, 100); /* the fast path on a cell now */
-    ak__counter_add_slow(&g, 1000);
+    ak__counter_add_contended(&g, 1000);
     AK_CHECK_EQ(ak_counter_stripes(&g), 4);
-    ak__counter_add_slow(&g, 10000);
+    ak__counter_add_contended(&g, 10000);
     AK_CHECK_EQ(ak_counter_stripes(&g), 8);
-    ak__counter_add_slow(&g, 100000); /* at the cap: moves cell, no growth */
+    ak__counter_add_contended(&g, 100000); /* at the cap: moves cell, no growth */
     AK_CHECK_EQ(ak_counter_stripes(&g), 8);
     for (int i = 0; i < 50; i++)
-        ak__counter_add_slow(&g, 1);
+        ak__counter_add_contended(&g, 1);
     AK_CHECK_EQ(ak_counter_stripes(&g), 8);
     AK_CHECK_EQ(ak_counter_sum(&g), 111111 + 50);
     /* the probe moved at the cap; adds still land and count */
@@ -77,7 +87,7 @@ int main(void)
     AK_CHECK_EQ(ak_counter_stripes(&g), 0);
     AK_CHECK_EQ(ak_counter_sum(&g), 0);
     ak_counter_add(&g, 9);
-    ak__counter_add_slow(&g, 1);
+    ak__counter_add_contended(&g, 1);
     AK_CHECK_EQ(ak_counter_sum(&g), 10);
     ak_counter_destroy(&g);
     ak_counter_destroy(&g); /* twice is harmless */
@@ -85,7 +95,7 @@ int main(void)
     /* cap 1 disables striping: contended adds stay in the base word */
     AK_CHECK_EQ(ak_counter_set_max_stripes(1), 0);
     ak_counter one = {0};
-    ak__counter_add_slow(&one, 4);
+    ak__counter_add_contended(&one, 4);
     AK_CHECK_EQ(ak_counter_stripes(&one), 0);
     AK_CHECK_EQ(ak_counter_sum(&one), 4);
     AK_CHECK_EQ(ak_counter_set_max_stripes(0), 0); /* default again */
