@@ -10,7 +10,7 @@
 /* Spin rounds (with backoff up to 64 pauses each) before each yield. */
 enum { SPIN_ROUNDS = 16 };
 
-static void wait_a_little(unsigned *round)
+void ak__seqlock_backoff(unsigned *round)
 {
     if (*round < SPIN_ROUNDS) {
         unsigned n = 1u << (*round < 6u ? *round : 6u);
@@ -30,16 +30,7 @@ ak__seqword ak__seqlock_lock_slow(_Atomic ak__seqword *w)
         if (!(s & 1u) && atomic_compare_exchange_weak_explicit(&w[0], &s, s + 1u, memory_order_acquire,
                                                                memory_order_relaxed))
             return s;
-        wait_a_little(&round);
+        ak__seqlock_backoff(&round);
     }
 }
 
-void ak__seqlock_read_slow(_Atomic ak__seqword *w, size_t size, void *out)
-{
-    unsigned round = 0;
-    for (;;) {
-        wait_a_little(&round);
-        if (ak__seqlock_try_read(w, size, out))
-            return;
-    }
-}
