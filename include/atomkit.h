@@ -4,6 +4,7 @@
  * it blocks or allocates):
  *   <atomkit/error.h>    error codes, ak_strerror
  *   <atomkit/atomic.h>   typed atomics and the typed pointer (header-only)
+ *   <atomkit/reload.h>   config hot-reload: parse, validate, publish with one swap
  */
 #ifndef ATOMKIT_H
 #define ATOMKIT_H
@@ -11,5 +12,6 @@
 #include <atomkit/version.h>
 #include <atomkit/error.h>
 #include <atomkit/atomic.h>
+#include <atomkit/reload.h>
 
 #endif /* ATOMKIT_H */
