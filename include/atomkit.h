@@ -12,6 +12,7 @@
 #include <atomkit/version.h>
 #include <atomkit/error.h>
 #include <atomkit/atomic.h>
+#include <atomkit/smr.h>
 #include <atomkit/reload.h>
 
 #endif /* ATOMKIT_H */

@@ -1,0 +1,624 @@
+#define _GNU_SOURCE
+/* smr.c — grace periods, the reader registry, batched reclamation, fork.
+ *
+ * THE PROTOCOL (full argument in doc/smr.md; the Promela model in
+ * tests/model/smr.pml checks it).
+ *
+ * Reader (outermost section, smr.h):
+ *     e = load(epoch)                  relaxed      [R1]
+ *     store(word, e)                   relaxed      [R2]
+ *     F_R: seq_cst fence (fallback) / compiler barrier (membarrier mode)
+ *     ... loads of shared pointers (acquire) ...    [R3]
+ *     store(word, 0)                   release      [R4]
+ *
+ * Grace period (ak_synchronize; serialised by gp_mtx):
+ *     M1: membarrier(PRIVATE_EXPEDITED) / seq_cst fence
+ *     new = epoch + 1 (skipping 0); store(epoch, new)          [W2]
+ *     for each registered record: wait until load(word) is 0 or new
+ *                                            acquire             [W3]
+ * The unpublishing store (the caller's swap) is sequenced before M1.
+ *
+ * Why it is safe. Take a read section S whose R3 could return the old
+ * pointer P, and the scan's load of S's word [W3]:
+ *  (a) W3 reads S's R2 value e != new: the scan waits until it reads 0 (R4,
+ *      release; W3 is acquire, so all of S's accesses happen-before the free)
+ *      or a later section's value (a later store by the same thread to the
+ *      same word is in R4's release sequence, C11 5.1.2.4p10).
+ *  (b) W3 reads the value before R2 (0, or an earlier section's value that
+ *      the scan already saw end): store buffering. M1 and F_R are both full
+ *      barriers (in membarrier mode the kernel runs a full barrier on every
+ *      CPU running one of our threads, and a context switch is one for the
+ *      others), so either F_R precedes M1 — then W3 sees R2 — or M1 precedes
+ *      F_R — then R3 (after F_R) sees the unpublishing store or later: S
+ *      never had P.
+ *  (c) W3 reads e == new: R1 read W2, which is after M1. In fallback mode
+ *      M1 (release side) -> W2 -> R1 -> F_R (acquire side) is fence-fence
+ *      synchronisation, so the unpublish happens-before R3. In membarrier
+ *      mode R1 cannot be satisfied before the barrier the kernel ran on S's
+ *      CPU during M1 (W2 did not exist yet), so R1, and R3 after it in
+ *      program order, follow that barrier: R3 sees the unpublish.
+ * No second membarrier after the scan is needed: R4 is a release store and
+ * W3 an acquire load (liburcu needs one because its unlock is a plain store).
+ *
+ * Progress: after W2, a thread that enters a new section stores `new`,
+ * which the scan skips, so the writer only waits for sections that began
+ * before the grace period, however fast readers come and go.
+ */
+#include <atomkit/smr.h>
+
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- globals the inline read side uses ------------------------------------- */
+
+_Thread_local struct ak__smr_tls ak__smr_tls;
+_Atomic uintptr_t ak__smr_epoch = 1; /* never 0: 0 means "not in a section" */
+_Atomic int ak__smr_fence_mode = 1;  /* fences until membarrier is registered */
+
+/* Test hook (not API): nonzero makes record and node allocations fail. */
+atomic_int ak__smr_test_fail_alloc;
+
+/* ---- reader registry ----------------------------------------------------------- */
+
+/* The public part (the word) sits alone on the first cache line; the
+ * bookkeeping that only slow paths touch is on the second. */
+struct smr_rec {
+    struct ak__smr_rec pub;
+    struct smr_rec *_Atomic next; /* registry list, immutable once linked */
+    atomic_int in_use;            /* owned by a live thread */
+    _Atomic uintptr_t obs_word;   /* observer side: word value last seen */
+    _Atomic int64_t obs_since;    /* ... and when it was first seen */
+};
+
+static struct smr_rec *_Atomic registry;   /* append-only; records never freed */
+static atomic_uint_least64_t readers_now;  /* records in use */
+static atomic_uint_least64_t records_total; /* records allocated */
+static atomic_long oom_readers;            /* readers that got no record */
+static atomic_uint_least64_t stray_count;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+/* Grace periods. */
+static pthread_mutex_t gp_mtx = PTHREAD_MUTEX_INITIALIZER;
+static int mode_state; /* under gp_mtx: 0 undecided, 1 membarrier, 2 fences */
+static atomic_uint_least64_t gp_count;
+
+/* Reclamation. */
+struct node {
+    struct node *next;
+    void *p;
+    void (*fn)(void *);
+};
+static struct node *_Atomic retire_head;
+static atomic_uint_least64_t retired_count, freed_count, oom_leaked;
+static pthread_mutex_t reclaim_mtx = PTHREAD_MUTEX_INITIALIZER; /* one pass at a time */
+static pthread_mutex_t fork_mtx = PTHREAD_MUTEX_INITIALIZER;    /* batch take/free vs fork */
+static struct node *inflight; /* under fork_mtx: batch taken, not yet freed */
+static sem_t wake;
+static atomic_int reclaimer_state; /* 0 none, 1 starting, 2 running, 3 failed */
+static _Thread_local int in_reclaim; /* this thread is running free_fns */
+static _Thread_local uint64_t retired_in_reclaim;
+
+enum { BATCH = 256 };                /* wake the reclaimer at once from here */
+#define COLLECT_NS 1000000L          /* else collect for at most 1 ms */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static long sys_membarrier(int cmd)
+{
+    return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void rec_release(struct smr_rec *r)
+{
+    atomic_store_explicit(&r->obs_word, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->in_use, 0, memory_order_release);
+    atomic_fetch_sub_explicit(&readers_now, 1, memory_order_relaxed);
+}
+
+/* pthread key destructor: the thread is exiting (inside a section or not).
+ * Its word goes to 0 (release: its accesses are over), so no grace period
+ * waits for it, and the record goes back for reuse. */
+static void on_thread_exit(void *v)
+{
+    struct smr_rec *r = v;
+    atomic_store_explicit(&r->pub.word, 0, memory_order_release);
+    if (ak__smr_tls.rec == &r->pub) {
+        ak__smr_tls.rec = NULL;
+        ak__smr_tls.nest = 0;
+    }
+    rec_release(r);
+}
+
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+
+static void do_init(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void smr_init(void)
+{
+    pthread_once(&init_once, do_init);
+}
+
+/* Claims a free record or links a new one. Lock-free. NULL on OOM. */
+static struct smr_rec *rec_acquire(void)
+{
+    struct smr_rec *r;
+    for (r = atomic_load_explicit(&registry, memory_order_acquire); r;
+         r = atomic_load_explicit(&r->next, memory_order_relaxed)) {
+        int zero = 0;
+        if (atomic_load_explicit(&r->in_use, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&r->in_use, &zero, 1,
+                memory_order_acquire, memory_order_relaxed))
+            goto got;
+    }
+    if (ak__smr_test_fail_alloc)
+        return NULL;
+    size_t sz = (sizeof(struct smr_rec) + 63) & ~(size_t)63;
+    r = aligned_alloc(64, sz);
+    if (!r)
+        return NULL;
+    memset(r, 0, sz);
+    atomic_init(&r->pub.word, 0);
+    atomic_init(&r->in_use, 1);
+    atomic_init(&r->obs_word, 0);
+    atomic_init(&r->obs_since, 0);
+    atomic_fetch_add_explicit(&records_total, 1, memory_order_relaxed);
+    struct smr_rec *head = atomic_load_explicit(&registry, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&r->next, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&registry, &head, r,
+                 memory_order_release, memory_order_relaxed));
+got:
+    atomic_fetch_add_explicit(&readers_now, 1, memory_order_relaxed);
+    return r;
+}
+
+/* Outermost ak_read_lock of a thread with no record (nest is already 1). */
+void ak__smr_lock_slow(void)
+{
+    smr_init();
+    struct smr_rec *r = exit_key_ok ? rec_acquire() : NULL;
+    if (r && pthread_setspecific(exit_key, r) != 0) {
+        rec_release(r);
+        r = NULL;
+    }
+    if (!r) {
+        /* Out of memory: count this section in one shared counter. The
+         * seq_cst RMW is a full barrier, like F_R. Grace periods wait for
+         * the counter to drop to 0 (may starve under constant OOM readers). */
+        atomic_fetch_add(&oom_readers, 1);
+        return;
+    }
+    ak__smr_tls.rec = &r->pub;
+    atomic_store(&r->pub.word, atomic_load(&ak__smr_epoch));
+    atomic_thread_fence(memory_order_seq_cst); /* F_R, slow path: always real */
+}
+
+void ak__smr_unlock_slow(void)
+{
+    atomic_fetch_sub_explicit(&oom_readers, 1, memory_order_release);
+}
+
+void ak__smr_stray_unlock(void)
+{
+    atomic_fetch_add_explicit(&stray_count, 1, memory_order_relaxed);
+}
+
+/* ---- grace periods ---------------------------------------------------------------- */
+
+static bool force_fallback(void)
+{
+#if defined(AK_SMR_FORCE_FALLBACK) && AK_SMR_FORCE_FALLBACK
+    return true;
+#else
+    const char *e = getenv("AK_SMR_FORCE_FALLBACK");
+    return e && *e && strcmp(e, "0") != 0;
+#endif
+}
+
+/* Decides the mode once, under gp_mtx. Readers start with fences; the switch
+ * to fence-free readers happens here, before this grace period's M1, and
+ * every later grace period uses membarrier: a reader that skips its fence
+ * can only overlap grace periods that issue membarrier. */
+static void mode_init_locked(void)
+{
+    if (mode_state != 0)
+        return;
+#ifdef AK_SMR_TSAN
+    mode_state = 2; /* TSan cannot see membarrier: keep real atomics */
+#else
+    if (!force_fallback() &&
+        sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
+        mode_state = 1;
+        atomic_store(&ak__smr_fence_mode, 0);
+    } else {
+        mode_state = 2;
+    }
+#endif
+}
+
+/* M1: a full barrier on this thread and on every thread of the process. */
+static void barrier_all(void)
+{
+    if (mode_state == 1) {
+        if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+            return;
+        /* Cannot fail once registered; if it ever does, the global
+         * (unregistered, slower) command gives the same guarantee. */
+        if (sys_membarrier(MEMBARRIER_CMD_GLOBAL) == 0)
+            return;
+        /* Last resort: a fence here, and every thread scheduled out and
+         * back in (sched_yield on each CPU is not available; the kernel
+         * refusing both commands is not a case we can fully cover). */
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void observe(struct smr_rec *r, uintptr_t w, int64_t now)
+{
+    if (atomic_load_explicit(&r->obs_word, memory_order_relaxed) != w) {
+        atomic_store_explicit(&r->obs_since, now, memory_order_relaxed);
+        atomic_store_explicit(&r->obs_word, w, memory_order_relaxed);
+    }
+}
+
+/* Waits until r's word is 0 or `cur`: spin, then yield, then sleep. */
+static void wait_record(struct smr_rec *r, uintptr_t cur)
+{
+    uintptr_t w;
+    unsigned i = 0;
+    long sleep_ns = 20000;
+    while ((w = atomic_load_explicit(&r->pub.word, memory_order_acquire)) != 0 && w != cur) {
+        if (i < 256) {
+            ak_cpu_relax();
+        } else if (i < 256 + 32) {
+            if (i == 256)
+                observe(r, w, mono_ns());
+            sched_yield();
+        } else {
+            observe(r, w, mono_ns());
+            struct timespec ts = { 0, sleep_ns };
+            nanosleep(&ts, NULL);
+            if (sleep_ns < 1000000)
+                sleep_ns *= 2;
+        }
+        i++;
+    }
+}
+
+static void grace_period_locked(void)
+{
+    mode_init_locked();
+    barrier_all(); /* M1 */
+    uintptr_t cur = atomic_load_explicit(&ak__smr_epoch, memory_order_relaxed) + 1;
+    if (cur == 0)
+        cur = 1;
+#ifdef AK_SMR_TSAN
+    atomic_store(&ak__smr_epoch, cur);
+#else
+    /* Relaxed suffices: M1 is the release side (case (c) above). */
+    atomic_store_explicit(&ak__smr_epoch, cur, memory_order_relaxed);
+#endif
+    for (struct smr_rec *r = atomic_load_explicit(&registry, memory_order_acquire); r;
+         r = atomic_load_explicit(&r->next, memory_order_relaxed))
+        wait_record(r, cur);
+    unsigned i = 0;
+    while (atomic_load_explicit(&oom_readers, memory_order_acquire) != 0) {
+        if (++i < 256)
+            ak_cpu_relax();
+        else
+            sched_yield();
+    }
+    atomic_fetch_add_explicit(&gp_count, 1, memory_order_relaxed);
+}
+
+static void synchronize_internal(void)
+{
+    pthread_mutex_lock(&gp_mtx);
+    grace_period_locked();
+    pthread_mutex_unlock(&gp_mtx);
+}
+
+int ak_synchronize(void)
+{
+    if (ak__smr_tls.nest != 0 || in_reclaim)
+        return AK_EDEADLK;
+    smr_init();
+    synchronize_internal();
+    return 0;
+}
+
+bool ak_smr_membarrier_active(void)
+{
+    if (ak__smr_tls.nest == 0 && !in_reclaim) {
+        smr_init();
+        pthread_mutex_lock(&gp_mtx);
+        mode_init_locked();
+        pthread_mutex_unlock(&gp_mtx);
+    }
+    return atomic_load(&ak__smr_fence_mode) == 0;
+}
+
+/* ---- reclamation --------------------------------------------------------------------- */
+
+/* One batch: take the whole list, wait one grace period, free it. Caller
+ * holds reclaim_mtx, so passes never overlap: when a pass starts, every
+ * batch taken before it has been freed. Returns objects freed. */
+static uint64_t reclaim_pass(void)
+{
+    pthread_mutex_lock(&fork_mtx);
+    struct node *batch = atomic_exchange_explicit(&retire_head, NULL, memory_order_acquire);
+    inflight = batch;
+    pthread_mutex_unlock(&fork_mtx);
+    if (!batch)
+        return 0;
+#ifndef AK_BROKEN_SMR_NO_GRACE
+    synchronize_internal();
+#endif
+    uint64_t n = 0;
+    pthread_mutex_lock(&fork_mtx);
+    in_reclaim = 1;
+    while (inflight) {
+        struct node *x = inflight;
+        inflight = x->next;
+        x->fn(x->p);
+        free(x);
+        n++;
+        atomic_fetch_add_explicit(&freed_count, 1, memory_order_release);
+    }
+    in_reclaim = 0;
+    pthread_mutex_unlock(&fork_mtx);
+    return n;
+}
+
+static void *reclaimer_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        if (atomic_load_explicit(&retire_head, memory_order_relaxed) == NULL) {
+            while (sem_wait(&wake) != 0 && errno == EINTR)
+                ;
+            continue;
+        }
+        /* Collect: up to COLLECT_NS, or until BATCH objects are pending. */
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_nsec += COLLECT_NS;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        while (atomic_load_explicit(&retired_count, memory_order_relaxed) -
+               atomic_load_explicit(&freed_count, memory_order_relaxed) < BATCH) {
+            if (sem_clockwait(&wake, CLOCK_MONOTONIC, &dl) != 0 && errno == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_lock(&reclaim_mtx);
+        reclaim_pass();
+        pthread_mutex_unlock(&reclaim_mtx);
+    }
+    return NULL;
+}
+
+static void start_reclaimer(void)
+{
+    int st = atomic_load_explicit(&reclaimer_state, memory_order_acquire);
+    if (st == 3) {
+        /* Creation failed before: retry now and then, not on every call. */
+        if (atomic_load_explicit(&retired_count, memory_order_relaxed) % 1024 != 0)
+            return;
+    } else if (st != 0) {
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&reclaimer_state, &st, 1))
+        return;
+    if (st != 3 && sem_init(&wake, 0, 0) != 0) {
+        atomic_store(&reclaimer_state, 3);
+        return;
+    }
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* the reclaimer takes no signals */
+        rc = pthread_create(&tid, &attr, reclaimer_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    atomic_store_explicit(&reclaimer_state, rc == 0 ? 2 : 3, memory_order_release);
+    if (rc == 0)
+        sem_post(&wake);
+}
+
+void ak_retire(void *p, void (*free_fn)(void *p))
+{
+    if (!p)
+        return;
+    if (!free_fn)
+        free_fn = free;
+    smr_init();
+    struct node *n = ak__smr_test_fail_alloc ? NULL : malloc(sizeof *n);
+    if (!n) {
+        if (ak__smr_tls.nest == 0 && !in_reclaim) {
+            atomic_fetch_add_explicit(&retired_count, 1, memory_order_relaxed);
+            synchronize_internal();
+            free_fn(p);
+            atomic_fetch_add_explicit(&freed_count, 1, memory_order_release);
+        } else {
+            atomic_fetch_add_explicit(&oom_leaked, 1, memory_order_relaxed);
+        }
+        return;
+    }
+#ifdef AK_BROKEN_SMR_RETIRE_NOW
+    /* Deliberately broken (tests only): free at once. */
+    atomic_fetch_add_explicit(&retired_count, 1, memory_order_relaxed);
+    free(n);
+    free_fn(p);
+    atomic_fetch_add_explicit(&freed_count, 1, memory_order_release);
+    return;
+#endif
+    n->p = p;
+    n->fn = free_fn;
+    if (in_reclaim)
+        retired_in_reclaim++;
+    /* Counted before the push, so freed never exceeds retired. */
+    uint64_t cnt = atomic_fetch_add_explicit(&retired_count, 1, memory_order_relaxed) + 1;
+    struct node *head = atomic_load_explicit(&retire_head, memory_order_relaxed);
+    do {
+        n->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&retire_head, &head, n,
+                 memory_order_release, memory_order_relaxed));
+    int st = atomic_load_explicit(&reclaimer_state, memory_order_acquire);
+    if (st != 2)
+        start_reclaimer();
+    else if (head == NULL || cnt % BATCH == 0)
+        sem_post(&wake); /* async-signal-safe, never blocks */
+}
+
+int ak_barrier(void)
+{
+    if (ak__smr_tls.nest != 0 || in_reclaim)
+        return AK_EDEADLK;
+    smr_init();
+    pthread_mutex_lock(&reclaim_mtx);
+    /* Passes are serialised: everything retired before this point is either
+     * in a batch an earlier pass finished, or in the list we take now. Extra
+     * passes pick up objects that our own free_fns retired (bounded). */
+    for (int i = 0; i < 16; i++) {
+        retired_in_reclaim = 0;
+        reclaim_pass();
+        if (retired_in_reclaim == 0)
+            break;
+    }
+    pthread_mutex_unlock(&reclaim_mtx);
+    return 0;
+}
+
+/* ---- observation -------------------------------------------------------------------------- */
+
+void ak_smr_stats(ak_smr_stats_t *st)
+{
+    if (!st)
+        return;
+    memset(st, 0, sizeof *st);
+    st->freed = atomic_load_explicit(&freed_count, memory_order_acquire);
+    st->retired = atomic_load_explicit(&retired_count, memory_order_relaxed);
+    st->pending = st->retired - st->freed;
+    st->grace_periods = atomic_load_explicit(&gp_count, memory_order_relaxed);
+    st->readers = atomic_load_explicit(&readers_now, memory_order_relaxed);
+    st->records = atomic_load_explicit(&records_total, memory_order_relaxed);
+    st->stray_unlocks = atomic_load_explicit(&stray_count, memory_order_relaxed);
+    st->oom_leaked = atomic_load_explicit(&oom_leaked, memory_order_relaxed);
+    st->membarrier = atomic_load_explicit(&ak__smr_fence_mode, memory_order_relaxed) == 0;
+    int64_t now = mono_ns(), longest = 0;
+    for (struct smr_rec *r = atomic_load_explicit(&registry, memory_order_acquire); r;
+         r = atomic_load_explicit(&r->next, memory_order_relaxed)) {
+        uintptr_t w = atomic_load_explicit(&r->pub.word, memory_order_relaxed);
+        if (w == 0)
+            continue;
+        if (atomic_load_explicit(&r->obs_word, memory_order_relaxed) == w) {
+            int64_t age = now - atomic_load_explicit(&r->obs_since, memory_order_relaxed);
+            if (age > longest)
+                longest = age;
+        } else {
+            observe(r, w, now);
+        }
+    }
+    st->longest_read_ns = longest;
+    /* Give sections that start from now on a fresh epoch, so that a thread
+     * leaving and re-entering is not taken for the section seen above. Only
+     * when no grace period runs (one in progress has just bumped it). Safe
+     * outside a grace period: grace periods skip only their own new value. */
+    if (pthread_mutex_trylock(&gp_mtx) == 0) {
+        uintptr_t e = atomic_load_explicit(&ak__smr_epoch, memory_order_relaxed) + 1;
+        atomic_store(&ak__smr_epoch, e ? e : 1);
+        pthread_mutex_unlock(&gp_mtx);
+    }
+}
+
+/* ---- fork ------------------------------------------------------------------------------------ */
+
+/* The reclaimer holds fork_mtx only while taking or freeing a batch (never
+ * while waiting for a grace period), so fork never waits on a reader. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&fork_mtx);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&fork_mtx);
+}
+
+/* The child has one thread: the forking one. Other threads' records are
+ * dropped (their sections do not exist here), locks another thread may have
+ * held are reset, the reclaimer is restarted lazily, and a batch the parent
+ * had taken but not freed is put back (its grace period is redone here). */
+static void atfork_child(void)
+{
+    struct ak__smr_rec *self = ak__smr_tls.rec;
+    uint64_t n = 0;
+    for (struct smr_rec *r = atomic_load_explicit(&registry, memory_order_relaxed); r;
+         r = atomic_load_explicit(&r->next, memory_order_relaxed)) {
+        if (&r->pub == self) {
+            n++;
+            continue;
+        }
+        atomic_store_explicit(&r->pub.word, 0, memory_order_relaxed);
+        atomic_store_explicit(&r->obs_word, 0, memory_order_relaxed);
+        atomic_store_explicit(&r->in_use, 0, memory_order_relaxed);
+    }
+    atomic_store(&readers_now, n);
+    atomic_store(&oom_readers, (self == NULL && ak__smr_tls.nest != 0) ? 1 : 0);
+    gp_mtx = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    reclaim_mtx = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    fork_mtx = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    if (inflight) {
+        struct node *tail = inflight;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = atomic_load(&retire_head);
+        atomic_store(&retire_head, inflight);
+        inflight = NULL;
+    }
+    /* The reclaimer thread does not exist here: start a new one lazily
+     * (start_reclaimer initialises the semaphore again). */
+    if (atomic_load(&reclaimer_state) != 0)
+        sem_destroy(&wake);
+    atomic_store(&reclaimer_state, 0);
+    in_reclaim = 0;
+#ifndef AK_SMR_TSAN
+    /* membarrier registration belongs to the mm; register again in the
+     * child (harmless if inherited). If refused, readers go back to fences:
+     * safe now, as this is the only thread. */
+    if (mode_state == 1 && sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
+        mode_state = 2;
+        atomic_store(&ak__smr_fence_mode, 1);
+    }
+#endif
+}
