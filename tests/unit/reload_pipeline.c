@@ -130,6 +130,7 @@ static void test_open_failures(void)
     AK_CHECK(ak_reloader_open(p2, &cfg_ops, NULL, err, sizeof err) == NULL);
     AK_CHECK(strstr(err, "empty") != NULL);
 
+    AK_CHECK_EQ(ak_barrier(), 0);
     long parsed = atomic_load(&cfg_parsed), destroyed = atomic_load(&cfg_destroyed);
     AK_CHECK_EQ(put_inplace(p2, "a=1\nb=1\nend\n"), 0); /* invalid: b != 2a+1 */
     err[0] = '\0';
@@ -237,7 +238,9 @@ static void test_bad_inputs(ak_reloader *r)
     AK_CHECK_EQ(atomic_load(&cfg_parsed), parsed); /* no candidate was built */
     expect_recover(r);
 
-    /* validation error: the candidate is destroyed exactly once, at once */
+    /* validation error: the candidate is destroyed exactly once, at once.
+     * ak_barrier first, so no retired config is destroyed meanwhile. */
+    AK_CHECK_EQ(ak_barrier(), 0);
     long destroyed = atomic_load(&cfg_destroyed);
     parsed = atomic_load(&cfg_parsed);
     AK_CHECK_EQ(put_rename(path, "a=5\nb=5\nend\n"), 0);
