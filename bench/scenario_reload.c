@@ -111,7 +111,7 @@ static void *writer_main(void *arg)
         }
         if (seen && c->nlat < MAX_LAT)
             c->lat[c->nlat++] = ak_bench_now_ns() - t0;
-        else if (!seen)
+        else if (!seen && !atomic_load(&c->stop))
             c->missed++;
         sleep_until(next);
     }
@@ -124,6 +124,9 @@ static ctx *make(bool with_writer, int readers)
     if (!c)
         return NULL;
     c->readers = readers;
+    /* One grace period first: the SMR read side runs in its steady mode
+     * (membarrier where available) in both schemes. */
+    ak_synchronize();
     const char *base = getenv("TMPDIR");
     snprintf(c->dir, sizeof c->dir, "%s/akbench_reload_XXXXXX", base && base[0] ? base : "/tmp");
     if (!mkdtemp(c->dir)) {
