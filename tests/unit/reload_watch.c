@@ -110,7 +110,8 @@ static void test_main_file(ak_reloader *r, const char *path)
     s1 = stat_of(r);
     AK_CHECK_EQU(s1.published, s0.published);
     AK_CHECK_EQU(s1.generation, s0.generation);
-    AK_CHECK_EQU(s1.failed, s0.failed);
+    /* (failed may grow: the in-place rewrite truncates first, and a load
+     * that lands between the truncate and the write rejects the empty file) */
 
     /* 20 saves within 100 ms, default 50 ms debounce: few publishes, the
      * last content wins. */
@@ -288,9 +289,18 @@ static void test_fd_mode(ak_reloader *_Atomic *slot, bool poll_only)
     /* Settle: the first process call compares the file's signature. */
     run_loop(r, fd, -1, 100);
     if (!poll_only) {
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        AK_CHECK_EQ(poll(&pf, 1, 0), 0); /* idle: not readable */
-        AK_CHECK_EQ(ak_reloader_process(r), AK_RELOAD_IDLE);
+        /* Idle: after process() the fd is not readable. Ancestor
+         * directories (/tmp) are watched for structural events, so other
+         * processes creating files there can make it readable again at any
+         * moment: those events are filtered out (process says IDLE), and we
+         * only require the fd to be seen idle at least once. */
+        int idle = 0;
+        for (int i = 0; i < 50 && !idle; i++) {
+            AK_CHECK_EQ(ak_reloader_process(r), AK_RELOAD_IDLE);
+            struct pollfd pf = { .fd = fd, .events = POLLIN };
+            idle = poll(&pf, 1, 0) == 0;
+        }
+        AK_CHECK(idle);
     }
     AK_CHECK_EQ(put_cfg(p, 31), 0);
     AK_CHECK(run_loop(r, fd, 31, 3000));
