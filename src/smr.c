@@ -47,6 +47,7 @@
 #include <atomkit/smr.h>
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
@@ -61,8 +62,9 @@
 /* ---- globals the inline read side uses ------------------------------------- */
 
 _Thread_local struct ak__smr_tls ak__smr_tls;
-_Atomic uintptr_t ak__smr_epoch = 1; /* never 0: 0 means "not in a section" */
-_Atomic int ak__smr_fence_mode = 1;  /* fences until membarrier is registered */
+/* epoch never 0 (0 means "not in a section"); fences until membarrier is
+ * registered; no sleeping waiter. */
+_Alignas(64) struct ak__smr_global ak__smr_g = { 1, 1, 0 };
 
 /* Test hook (not API): nonzero makes record and node allocations fail. */
 atomic_int ak__smr_test_fail_alloc;
@@ -112,6 +114,16 @@ static _Thread_local uint64_t retired_in_reclaim;
 
 enum { BATCH = 256 };                /* wake the reclaimer at once from here */
 #define COLLECT_NS 1000000L          /* else collect for at most 1 ms */
+
+/* A full barrier. Under TSan, which does not model standalone fences, a
+ * seq_cst read-modify-write on a private word does the same job on the
+ * hardware and is something TSan understands. */
+#ifdef AK_SMR_TSAN
+static atomic_int tsan_fence_word;
+#define full_fence() ((void)atomic_fetch_add(&tsan_fence_word, 0))
+#else
+#define full_fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
 
 static int64_t mono_ns(void)
 {
@@ -212,8 +224,8 @@ void ak__smr_lock_slow(void)
         return;
     }
     ak__smr_tls.rec = &r->pub;
-    atomic_store(&r->pub.word, atomic_load(&ak__smr_epoch));
-    atomic_thread_fence(memory_order_seq_cst); /* F_R, slow path: always real */
+    atomic_store(&r->pub.word, atomic_load(&ak__smr_g.epoch));
+    full_fence(); /* F_R, slow path: always real */
 }
 
 void ak__smr_unlock_slow(void)
@@ -247,12 +259,13 @@ static void mode_init_locked(void)
     if (mode_state != 0)
         return;
 #ifdef AK_SMR_TSAN
+    (void)force_fallback;
     mode_state = 2; /* TSan cannot see membarrier: keep real atomics */
 #else
     if (!force_fallback() &&
         sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
         mode_state = 1;
-        atomic_store(&ak__smr_fence_mode, 0);
+        atomic_store(&ak__smr_g.fence_mode, 0);
     } else {
         mode_state = 2;
     }
@@ -269,11 +282,10 @@ static void barrier_all(void)
          * (unregistered, slower) command gives the same guarantee. */
         if (sys_membarrier(MEMBARRIER_CMD_GLOBAL) == 0)
             return;
-        /* Last resort: a fence here, and every thread scheduled out and
-         * back in (sched_yield on each CPU is not available; the kernel
-         * refusing both commands is not a case we can fully cover). */
+        /* Both refused after a successful registration: not seen on any
+         * kernel; a local fence is the best left (documented limit). */
     }
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
 }
 
 static void observe(struct smr_rec *r, uintptr_t w, int64_t now)
@@ -284,27 +296,49 @@ static void observe(struct smr_rec *r, uintptr_t w, int64_t now)
     }
 }
 
-/* Waits until r's word is 0 or `cur`: spin, then yield, then sleep. */
+/* Sleeping on the readers: the waiter sets gp_futex to -1, checks the word
+ * again and sleeps on gp_futex; a reader's outermost unlock that sees -1
+ * resets it and wakes the waiter. The reader's check is not fenced (that
+ * would cost every unlock a fence), so a wake-up can be missed in a window
+ * of a few ns; the sleep therefore has a timeout, and correctness never
+ * depends on the wake-up: the waiter always re-reads the word. */
+static long sys_futex(_Atomic int *addr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, (int *)addr, op, val, ts, NULL, 0);
+}
+
+void ak__smr_wake_gp(void)
+{
+    if (atomic_exchange(&ak__smr_g.gp_futex, 0) != 0)
+        sys_futex(&ak__smr_g.gp_futex, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* Waits until r's word is 0 or `cur`. Read sections are short, so spin
+ * first (a few us). A reader still inside is then most likely preempted,
+ * often on our own CPU: sleep (futex, woken by its unlock), so that it can
+ * run. sched_yield is not used: on a loaded machine it hands the CPU to any
+ * other task for a whole time slice. The timeout (a safety net for a missed
+ * wake-up) grows from 50 us to 1 ms. */
 static void wait_record(struct smr_rec *r, uintptr_t cur)
 {
     uintptr_t w;
     unsigned i = 0;
-    long sleep_ns = 20000;
+    long timeout_ns = 50000;
     while ((w = atomic_load_explicit(&r->pub.word, memory_order_acquire)) != 0 && w != cur) {
-        if (i < 256) {
+        if (i++ < 128) {
             ak_cpu_relax();
-        } else if (i < 256 + 32) {
-            if (i == 256)
-                observe(r, w, mono_ns());
-            sched_yield();
-        } else {
-            observe(r, w, mono_ns());
-            struct timespec ts = { 0, sleep_ns };
-            nanosleep(&ts, NULL);
-            if (sleep_ns < 1000000)
-                sleep_ns *= 2;
+            continue;
         }
-        i++;
+        observe(r, w, mono_ns());
+        atomic_store(&ak__smr_g.gp_futex, -1);
+        w = atomic_load(&r->pub.word); /* seq_cst: after the -1 */
+        if (w != 0 && w != cur) {
+            struct timespec ts = { 0, timeout_ns };
+            sys_futex(&ak__smr_g.gp_futex, FUTEX_WAIT_PRIVATE, -1, &ts);
+            if (timeout_ns < 1000000)
+                timeout_ns *= 2;
+        }
+        atomic_store_explicit(&ak__smr_g.gp_futex, 0, memory_order_relaxed);
     }
 }
 
@@ -312,14 +346,14 @@ static void grace_period_locked(void)
 {
     mode_init_locked();
     barrier_all(); /* M1 */
-    uintptr_t cur = atomic_load_explicit(&ak__smr_epoch, memory_order_relaxed) + 1;
+    uintptr_t cur = atomic_load_explicit(&ak__smr_g.epoch, memory_order_relaxed) + 1;
     if (cur == 0)
         cur = 1;
 #ifdef AK_SMR_TSAN
-    atomic_store(&ak__smr_epoch, cur);
+    atomic_store(&ak__smr_g.epoch, cur);
 #else
     /* Relaxed suffices: M1 is the release side (case (c) above). */
-    atomic_store_explicit(&ak__smr_epoch, cur, memory_order_relaxed);
+    atomic_store_explicit(&ak__smr_g.epoch, cur, memory_order_relaxed);
 #endif
     for (struct smr_rec *r = atomic_load_explicit(&registry, memory_order_acquire); r;
          r = atomic_load_explicit(&r->next, memory_order_relaxed))
@@ -358,7 +392,7 @@ bool ak_smr_membarrier_active(void)
         mode_init_locked();
         pthread_mutex_unlock(&gp_mtx);
     }
-    return atomic_load(&ak__smr_fence_mode) == 0;
+    return atomic_load(&ak__smr_g.fence_mode) == 0;
 }
 
 /* ---- reclamation --------------------------------------------------------------------- */
@@ -534,7 +568,7 @@ void ak_smr_stats(ak_smr_stats_t *st)
     st->records = atomic_load_explicit(&records_total, memory_order_relaxed);
     st->stray_unlocks = atomic_load_explicit(&stray_count, memory_order_relaxed);
     st->oom_leaked = atomic_load_explicit(&oom_leaked, memory_order_relaxed);
-    st->membarrier = atomic_load_explicit(&ak__smr_fence_mode, memory_order_relaxed) == 0;
+    st->membarrier = atomic_load_explicit(&ak__smr_g.fence_mode, memory_order_relaxed) == 0;
     int64_t now = mono_ns(), longest = 0;
     for (struct smr_rec *r = atomic_load_explicit(&registry, memory_order_acquire); r;
          r = atomic_load_explicit(&r->next, memory_order_relaxed)) {
@@ -555,8 +589,8 @@ void ak_smr_stats(ak_smr_stats_t *st)
      * when no grace period runs (one in progress has just bumped it). Safe
      * outside a grace period: grace periods skip only their own new value. */
     if (pthread_mutex_trylock(&gp_mtx) == 0) {
-        uintptr_t e = atomic_load_explicit(&ak__smr_epoch, memory_order_relaxed) + 1;
-        atomic_store(&ak__smr_epoch, e ? e : 1);
+        uintptr_t e = atomic_load_explicit(&ak__smr_g.epoch, memory_order_relaxed) + 1;
+        atomic_store(&ak__smr_g.epoch, e ? e : 1);
         pthread_mutex_unlock(&gp_mtx);
     }
 }
@@ -612,13 +646,14 @@ static void atfork_child(void)
         sem_destroy(&wake);
     atomic_store(&reclaimer_state, 0);
     in_reclaim = 0;
+    atomic_store(&ak__smr_g.gp_futex, 0); /* no waiter exists here */
 #ifndef AK_SMR_TSAN
     /* membarrier registration belongs to the mm; register again in the
      * child (harmless if inherited). If refused, readers go back to fences:
      * safe now, as this is the only thread. */
     if (mode_state == 1 && sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
         mode_state = 2;
-        atomic_store(&ak__smr_fence_mode, 1);
+        atomic_store(&ak__smr_g.fence_mode, 1);
     }
 #endif
 }

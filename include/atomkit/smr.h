@@ -26,7 +26,7 @@
  * The read side is inline and costs, on the fast path, one TLS access, one
  * relaxed load of the global epoch, one relaxed store to the thread's own
  * word and (membarrier mode) a compiler barrier; ak_read_unlock is one
- * release store. No locked instruction, no syscall, no clock, no allocation.
+ * release store plus one load of a read-mostly flag. No locked instruction, no syscall, no clock, no allocation.
  * The ordering argument (which fence pairs with which) is in doc/smr.md and
  * in src/smr.c.
  *
@@ -86,16 +86,26 @@ struct ak__smr_tls {
 };
 
 extern _Thread_local struct ak__smr_tls ak__smr_tls;
-/* The global epoch: bumped by each grace period; compared only for
- * equality, so wrap-around is harmless (doc/smr.md, "Limits"). */
-extern _Atomic uintptr_t ak__smr_epoch;
-/* Nonzero: readers issue a full fence (fallback mode). Starts at 1 and is
- * switched to 0 by the first grace period once membarrier is registered. */
-extern _Atomic int ak__smr_fence_mode;
+
+/* Globals every reader reads and only grace periods write: one cache line. */
+struct ak__smr_global {
+    /* The global epoch: bumped by each grace period; compared only for
+     * equality, so wrap-around is harmless (doc/smr.md, "Limits"). Never 0. */
+    _Atomic uintptr_t epoch;
+    /* Nonzero: readers issue a full fence (fallback mode). Starts at 1 and
+     * is switched to 0 by the first grace period once membarrier is
+     * registered. */
+    _Atomic int fence_mode;
+    /* -1 while a grace-period waiter sleeps on it (futex): the outermost
+     * unlock then wakes it. */
+    _Atomic int gp_futex;
+};
+extern _Alignas(64) struct ak__smr_global ak__smr_g;
 
 void ak__smr_lock_slow(void);   /* first use: registers the thread */
 void ak__smr_unlock_slow(void); /* unregistered (out-of-memory) reader */
 void ak__smr_stray_unlock(void);/* debug builds: counts stray unlocks */
+void ak__smr_wake_gp(void);     /* wakes a sleeping grace-period waiter */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define AK__SMR_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -130,16 +140,16 @@ static inline void ak_read_lock(void)
 #ifdef AK_SMR_TSAN
     /* TSan build: seq_cst load and store, no standalone fence, so TSan
      * sees the epoch edge (writer's store -> this load) and the unlock edge. */
-    atomic_store_explicit(&r->word, atomic_load(&ak__smr_epoch), memory_order_seq_cst);
+    atomic_store_explicit(&r->word, atomic_load(&ak__smr_g.epoch), memory_order_seq_cst);
 #else
     /* Relaxed: the epoch value is only a tag compared for equality; what
      * orders it is the fence below (fallback) or the writer's membarrier. */
-    uintptr_t e = atomic_load_explicit(&ak__smr_epoch, memory_order_relaxed);
+    uintptr_t e = atomic_load_explicit(&ak__smr_g.epoch, memory_order_relaxed);
     atomic_store_explicit(&r->word, e, memory_order_relaxed);
     /* STORE word -> LOAD (section) must not be reordered, or a writer could
      * read word == 0 while we already read the old pointer (store buffering).
      * Pairs with the writer's barrier before its scan (src/smr.c, "M1"). */
-    if (AK__SMR_UNLIKELY(atomic_load_explicit(&ak__smr_fence_mode, memory_order_relaxed)))
+    if (AK__SMR_UNLIKELY(atomic_load_explicit(&ak__smr_g.fence_mode, memory_order_relaxed)))
         atomic_thread_fence(memory_order_seq_cst);
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler barrier only */
@@ -171,10 +181,17 @@ static inline void ak_read_unlock(void)
     }
 #ifdef AK_SMR_TSAN
     atomic_store_explicit(&r->word, 0, memory_order_seq_cst);
+    if (AK__SMR_UNLIKELY(atomic_load(&ak__smr_g.gp_futex) != 0))
+        ak__smr_wake_gp();
 #else
     /* Release: the section's loads (and stores) are ordered before the 0;
      * pairs with the acquire load of the word in the writer's scan. */
     atomic_store_explicit(&r->word, 0, memory_order_release);
+    /* A writer sleeping on us? Only a latency matter: a missed wake-up
+     * (store/load reordering here) costs the writer one futex timeout. */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (AK__SMR_UNLIKELY(atomic_load_explicit(&ak__smr_g.gp_futex, memory_order_relaxed) != 0))
+        ak__smr_wake_gp();
 #endif
 }
 

@@ -16,6 +16,16 @@
 
 extern atomic_int ak__smr_test_fail_alloc; /* test hook in src/smr.c */
 
+#ifdef AK_SMR_TSAN
+/* The fork test's child starts a reclaimer thread: TSan allows that only
+ * with die_after_fork=0 (it cannot vouch for the child's runtime state). */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 static atomic_int frees;
 static void *last_freed;
 
@@ -104,7 +114,7 @@ static void test_retire_barrier(void)
     AK_CHECK_EQU(s1.pending, 0);
     AK_CHECK(s1.grace_periods > s0.grace_periods);
 
-    cfg_ptr p = { 0 };
+    cfg_ptr p = AK_POINTER_INIT(NULL);
     struct cfg *a = malloc(sizeof *a), *b = malloc(sizeof *b);
     a->v = 1, b->v = 2;
     atomic_store(&frees, 0);
