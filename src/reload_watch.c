@@ -414,6 +414,8 @@ int ak_reloader_fd(ak_reloader *r)
 {
     if (!r)
         return AK_EINVAL;
+    if (ak__reload_busy) /* from a callback: process() may hold wlock */
+        return AK_EBUSY;
     pthread_mutex_lock(&r->wlock);
     int rc = ensure_watch(r);
     if (rc == 0)
@@ -426,6 +428,8 @@ int ak_reloader_set_poll(ak_reloader *r, int64_t interval_ns, bool only)
 {
     if (!r || interval_ns < 0 || (only && interval_ns == 0))
         return AK_EINVAL;
+    if (ak__reload_busy)
+        return AK_EBUSY;
     pthread_mutex_lock(&r->wlock);
     int rc = 0;
     if (r->w)
@@ -487,7 +491,8 @@ static void *watch_main(void *arg)
 {
     ak_reloader *r = arg;
     int efd = r->w->efd; /* r->w is fixed while the thread runs */
-    struct pollfd pf[2] = { { .fd = efd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
+    struct pollfd pf[2] = { { .fd = efd, .events = POLLIN },
+                            { .fd = r->stop_fd, .events = POLLIN } };
     for (;;) {
         int k = poll(pf, 2, -1);
         if (k < 0 && errno != EINTR)
@@ -504,6 +509,8 @@ int ak_reloader_watch(ak_reloader *r)
 {
     if (!r)
         return AK_EINVAL;
+    if (ak__reload_busy)
+        return AK_EBUSY;
     pthread_mutex_lock(&r->wlock);
     int rc = 0;
     if (r->thread_running)

@@ -137,7 +137,8 @@ int ak_reloader_reload(ak_reloader *r);
  * publish (not for the initial load), in generation order, on the publishing
  * thread, while the reloader's mutex is held. prev and next are readable for
  * the whole call. fn must not block for long; calling ak_reloader_reload,
- * _process or _subscribe from fn returns AK_EBUSY; never call _close from fn.
+ * _process, _subscribe, _fd, _watch, _set_poll or _set_max_bytes from fn
+ * (or from parse/validate) returns AK_EBUSY; _close from there is ignored.
  * Returns: 0, AK_EINVAL (r or fn NULL), AK_ENOMEM, AK_EBUSY (from a callback).
  * Ordering: a subscription made before a publish starts sees that publish.
  * Blocks: yes (the mutex, while a reload runs). Allocates: yes. */
@@ -149,7 +150,8 @@ int ak_reloader_subscribe(ak_reloader *r,
  * (in-place write, rename over it, symlink swap as Kubernetes does, delete then
  * recreate, directory removed then recreated), debounced. It is
  * ak_reloader_fd + ak_reloader_process run by the library.
- * Returns: 0, AK_EINVAL (r NULL), AK_EBUSY (already watching), AK_EIO (no
+ * Returns: 0, AK_EINVAL (r NULL), AK_EBUSY (already watching, or called from
+ * a reload callback), AK_EIO (no
  * inotify and no timer could be set up), AK_ENOMEM.
  * Ordering: as ak_reloader_reload. Blocks: no. Allocates: yes (a thread, fds). */
 int ak_reloader_watch(ak_reloader *r);
@@ -157,7 +159,8 @@ int ak_reloader_watch(ak_reloader *r);
 /* ak_reloader_fd — a file descriptor for the caller's poll/epoll loop: it is
  * readable (level-triggered) whenever ak_reloader_process has work. The fd
  * belongs to the reloader (do not close it); the same fd is returned by later
- * calls. Returns: the fd (>= 0), AK_EINVAL (r NULL), AK_EIO, AK_ENOMEM.
+ * calls. Returns: the fd (>= 0), AK_EINVAL (r NULL), AK_EIO, AK_ENOMEM,
+ * AK_EBUSY (called from a reload callback).
  * Ordering: none. Blocks: no. Allocates: yes (first call). */
 int ak_reloader_fd(ak_reloader *r);
 
@@ -192,8 +195,8 @@ int ak_reloader_set_debounce_ns(ak_reloader *r, int64_t ns);
  * inotify. interval_ns 0 turns polling off (it is still used, at 1 s, when
  * inotify cannot be set up). Call before ak_reloader_watch/_fd.
  * Returns: 0, AK_EINVAL (r NULL, interval < 0, or only with interval 0),
- * AK_EBUSY (already watching). Ordering: none. Blocks: briefly (mutex).
- * Allocates: no. */
+ * AK_EBUSY (already watching, or from a callback). Ordering: none.
+ * Blocks: briefly (mutex). Allocates: no. */
 int ak_reloader_set_poll(ak_reloader *r, int64_t interval_ns, bool only);
 
 /* ak_reloader_status — copy the status into *st (see ak_reload_status).

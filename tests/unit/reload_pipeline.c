@@ -17,7 +17,8 @@ struct sub_log {
 };
 static struct sub_log slog;
 static ak_reloader *g_r;
-static int busy_reload_rc = 99, busy_sub_rc = 99, busy_parse_rc = 99;
+static int busy_reload_rc = 99, busy_sub_rc = 99, busy_parse_rc = 99, busy_fd_rc = 99,
+           busy_watch_rc = 99, busy_process_rc = 99;
 static _Atomic int try_busy_in_parse;
 
 static void sub1(const void *prev, const void *next, uint64_t gen, void *arg)
@@ -35,6 +36,9 @@ static void sub1(const void *prev, const void *next, uint64_t gen, void *arg)
     }
     busy_reload_rc = ak_reloader_reload(g_r);
     busy_sub_rc = ak_reloader_subscribe(g_r, sub1, NULL);
+    busy_fd_rc = ak_reloader_fd(g_r);
+    busy_watch_rc = ak_reloader_watch(g_r);
+    busy_process_rc = ak_reloader_process(g_r);
 }
 
 static void sub2(const void *prev, const void *next, uint64_t gen, void *arg)
@@ -326,6 +330,9 @@ static void test_subscribers(ak_reloader *r)
     }
     AK_CHECK_EQ(busy_reload_rc, AK_EBUSY);
     AK_CHECK_EQ(busy_sub_rc, AK_EBUSY);
+    AK_CHECK_EQ(busy_fd_rc, AK_EBUSY);
+    AK_CHECK_EQ(busy_watch_rc, AK_EBUSY);
+    AK_CHECK_EQ(busy_process_rc, AK_EBUSY);
 }
 
 /* Concurrent reloads are serialised: every publish gets generation +1 and
