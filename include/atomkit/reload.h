@@ -209,8 +209,9 @@ void ak_reloader_status(ak_reloader *r, ak_reload_status *st);
 /* ak_reloader_close — stop watching (joins the watch thread), close the fds,
  * and retire the served config (ops->destroy runs after a grace period: call
  * ak_barrier() to wait for it, e.g. before a leak check or dlclose). No other
- * thread may use r during or after the call; never call it from a callback
- * or inside a read section that still uses the config. NULL is ignored.
+ * thread may use r during or after the call (readers still inside a read
+ * section keep their config: it is retired, not freed). Called from a reload
+ * callback it is ignored (it would deadlock). NULL is ignored.
  * Ordering: release of everything. Blocks: yes (joins the thread). */
 void ak_reloader_close(ak_reloader *r);
 
