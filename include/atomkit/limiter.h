@@ -28,6 +28,20 @@
  * only slower, never wrong). It needs ak_limiter_init; it must not be
  * re-initialised while other threads use it.
  *
+ * Clock: ak_limiter_allow/allow_n read CLOCK_MONOTONIC_COARSE first (the
+ * same clock as ak_now_ns's CLOCK_MONOTONIC as of the last tick: same time
+ * base, never ahead) and decide on it when they can: admit if the coarse
+ * stamp admits (an early stamp; the guarantee holds for any stamps), refuse
+ * if even coarse + slack (8 ticks, >= the true time) would refuse (writing
+ * nothing); else read CLOCK_MONOTONIC and decide exactly. No admission is
+ * made with a stamp later than the true time, no refusal is made that the
+ * precise clock would admit (while the coarse lag stays under the slack).
+ * The one cost: an admission into a full (idle) bucket is stamped up to one
+ * coarse lag (< 2 ticks) early, so a REAL-TIME window right after idle may
+ * admit up to lag/T more than with the precise clock; for exact real-time
+ * stamps call ak_limiter_allow_at(l, n, ak_now_ns()). doc/limiter.md, "The
+ * clock".
+ *
  * Hot paths (allow, allow_n, allow_at) are inline; none blocks or allocates.
  */
 #ifndef ATOMKIT_LIMITER_H
