@@ -30,17 +30,16 @@
  *
  * Clock: ak_limiter_allow/allow_n read CLOCK_MONOTONIC_COARSE first (the
  * same clock as ak_now_ns's CLOCK_MONOTONIC as of the last tick: same time
- * base, never ahead) and decide on it when they can: admit if the coarse
- * stamp admits (an early stamp; the guarantee holds for any stamps), refuse
- * if even coarse + slack (8 ticks, >= the true time) would refuse (writing
- * nothing); else read CLOCK_MONOTONIC and decide exactly. No admission is
- * made with a stamp later than the true time, no refusal is made that the
- * precise clock would admit (while the coarse lag stays under the slack).
- * The one cost: an admission into a full (idle) bucket is stamped up to one
- * coarse lag (< 2 ticks) early, so a REAL-TIME window right after idle may
- * admit up to lag/T more than with the precise clock; for exact real-time
- * stamps call ak_limiter_allow_at(l, n, ak_now_ns()). doc/limiter.md, "The
- * clock".
+ * base, never ahead) and decide on it only where the decision and the new
+ * state are exactly those the precise clock would give: refuse if even
+ * coarse + slack (8 ticks, >= the true time) would refuse (writing nothing);
+ * admit if the coarse stamp admits AND the state already lies past
+ * coarse + slack (then max(TAT, now) = TAT for the true now too, so the
+ * stored state is identical). Everything else (an idle, refilled bucket
+ * above all) reads CLOCK_MONOTONIC and decides exactly. So the coarse clock
+ * is an optimisation only: the admitted events and the state are those of
+ * ak_limiter_allow_at(l, n, ak_now_ns()), in real time as well as in
+ * timestamps. doc/limiter.md, "The clock".
  *
  * Hot paths (allow, allow_n, allow_at) are inline; none blocks or allocates.
  */
@@ -170,6 +169,14 @@ static inline int ak__limiter_decide(ak_limiter *l, uint64_t n, int64_t lo, uint
              * TAT + cost <= t + tau, so hi refuses iff TAT + cost > uh + tau. */
             return tat + cost > uh + tau ? AK__LIM_NO : AK__LIM_UNSURE;
         }
+        /* Admit on an inexact clock only when the result cannot depend on
+         * where in [lo, hi] the true time lies: TAT >= hi gives
+         * max(TAT, t) = TAT for every such t, so `next` is exactly what
+         * the precise clock would store. Otherwise (an idle bucket: the
+         * stamp would set the state) ask for the precise clock, so that no
+         * admission is ever stamped earlier than the true time. */
+        if (tat < uh && u < uh) /* u == uh: the clock is exact after saturation */
+            return AK__LIM_UNSURE;
         /* acq_rel: acquire pairs with set_rate's release conversion CAS
          * (through the release sequence of later admissions), so the gen
          * load below sees any set_rate whose conversion we followed. */
@@ -214,13 +221,12 @@ static inline bool ak_limiter_allow_at(ak_limiter *l, uint64_t n, int64_t now_ns
 int64_t ak__now_coarse_ns(uint64_t *slack);
 
 /* ak_limiter_allow_n — admit n events now. Decides on the cheap coarse
- * clock when it can: admits if the coarse reading (<= the true time) already
- * admits; refuses if even coarse + slack (>= the true time) would refuse.
- * Only otherwise reads the precise clock and decides as
- * ak_limiter_allow_at(l, n, ak_now_ns()). The timestamp bound is unchanged
- * (an admission's timestamp is never later than the true time); see
- * doc/limiter.md, "The clock", for what the coarse timestamp means for
- * real-time windows. For exact real-time stamps call allow_at with ak_now_ns().
+ * clock when the outcome is certain: refuses if even coarse + slack (>= the
+ * true time) would refuse; admits if the coarse reading admits and the state
+ * already lies past coarse + slack (the stored state is then exactly what
+ * the precise clock gives). Otherwise reads the precise clock and decides as
+ * ak_limiter_allow_at(l, n, ak_now_ns()). Either way the outcome and the new
+ * state equal allow_at(l, n, ak_now_ns()); see doc/limiter.md, "The clock".
  * Returns/Ordering/Blocks/Allocates: as ak_limiter_allow_at; a refusal
  * writes nothing. */
 static inline bool ak_limiter_allow_n(ak_limiter *l, uint64_t n)

@@ -5,12 +5,13 @@
  *      ak__now_coarse_ns); the lag is printed, never asserted (wall clock).
  *   2. the three-way decision ak__limiter_decide(lo, slack) against the exact
  *      one (allow_at) on random states, rate changes and extreme timestamps:
- *      YES  => allow_at(lo) admits and leaves the very same state;
+ *      YES  => allow_at admits at lo AND at lo + slack and leaves the very
+ *              same state either way (so the outcome and the state do not
+ *              depend on where the true time lies: exact in real time);
  *      NO   => every timestamp in [lo, lo + slack] is refused, nothing written;
- *      UNSURE => allow_at(lo) refuses, allow_at(lo + slack) admits, nothing
- *      written (so falling back to the precise clock never delays an
- *      admission the exact clock would grant, and UNSURE is never returned
- *      when the coarse reading could decide).
+ *      UNSURE => nothing written, and lo and lo + slack really disagree (in
+ *      outcome or in the state they would leave), so UNSURE is never
+ *      returned when the coarse reading could decide exactly.
  *      The same checker must catch a deliberately wrong decider that admits
  *      at lo + slack (a timestamp ahead of the true time).
  *   3. ak_limiter_allow / allow_n on the real clock: burst, refusal, and a
@@ -85,6 +86,18 @@ static int broken_decide(ak_limiter *l, uint64_t n, int64_t lo, uint64_t slack)
     return ak__limiter_decide(l, n, add_sat(lo, slack), 0);
 }
 
+/* Also wrong on purpose (an earlier design): admits at lo whenever lo
+ * admits, even into an idle bucket where the stamp sets the state, so the
+ * admission is stamped earlier than the true time and a real-time window
+ * gets up to lag/T extra events. */
+static int early_stamp_decide(ak_limiter *l, uint64_t n, int64_t lo, uint64_t slack)
+{
+    ak_limiter probe = *l;
+    if (ak_limiter_allow_at(&probe, n, lo))
+        return ak__limiter_decide(l, n, lo, 0);
+    return ak__limiter_decide(l, n, lo, slack);
+}
+
 typedef int (*decide_fn)(ak_limiter *, uint64_t, int64_t, uint64_t);
 
 /* Compares one decision against the exact allow_at on copies of l; returns
@@ -98,7 +111,8 @@ static int check_one(decide_fn f, const ak_limiter *l, uint64_t n, int64_t lo, u
     bool ok_hi = ak_limiter_allow_at(&at_hi, n, hi);
     int bad = 0;
     if (r == AK__LIM_YES) {
-        bad += !ok_lo || memcmp(&d, &at_lo, sizeof d) != 0;
+        bad += !ok_lo || !ok_hi || memcmp(&d, &at_lo, sizeof d) != 0 ||
+               memcmp(&at_lo, &at_hi, sizeof d) != 0;
     } else if (r == AK__LIM_NO) {
         bad += ok_lo || ok_hi || memcmp(&d, l, sizeof d) != 0;
         for (int k = 0; k < 4; k++) { /* and in between */
@@ -107,7 +121,8 @@ static int check_one(decide_fn f, const ak_limiter *l, uint64_t n, int64_t lo, u
             bad += ak_limiter_allow_at(&mid, n, t);
         }
     } else if (r == AK__LIM_UNSURE) {
-        bad += ok_lo || !ok_hi || memcmp(&d, l, sizeof d) != 0;
+        bool same = ok_lo == ok_hi && (!ok_lo || memcmp(&at_lo, &at_hi, sizeof d) == 0);
+        bad += same || memcmp(&d, l, sizeof d) != 0;
     } else {
         bad++;
     }
@@ -169,6 +184,9 @@ static void test_decide(void)
     int bad_broken = run_decide_property(broken_decide, NULL);
     printf("decide: the decider that admits at lo + slack: %d disagreements\n", bad_broken);
     AK_CHECK(bad_broken > 0);
+    int bad_early = run_decide_property(early_stamp_decide, NULL);
+    printf("decide: the decider that stamps idle admissions early: %d disagreements\n", bad_early);
+    AK_CHECK(bad_early > 0);
 
     /* slack 0 never answers UNSURE */
     ak_limiter l;
