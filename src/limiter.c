@@ -15,6 +15,48 @@ int64_t ak_now_ns(void)
     return (int64_t)ts.tv_sec * INT64_C(1000000000) + (int64_t)ts.tv_nsec;
 }
 
+/* The coarse clock. CLOCK_MONOTONIC_COARSE is CLOCK_MONOTONIC as of the
+ * kernel's last timekeeping update (Documentation/core-api/timekeeping.rst:
+ * "corresponds to the last timer tick"): same time base, never ahead of it.
+ * Its lag: each tick's update accumulates whole tick intervals only, so the
+ * value lags by < 1 tick right after an update and < 2 ticks before the next
+ * (measured here: 3-7.x ms at a 4 ms tick); a stalled timekeeper CPU is
+ * caught up by any other ticking CPU after 5 missed jiffies
+ * (MAX_STALLED_JIFFIES in kernel/time/tick-sched.c). Slack = 8 ticks covers
+ * that. A lag beyond it (a stall of the whole guest) only makes a refusal
+ * behave as for a caller that read the precise clock that much earlier.
+ * Process-global, computed once: 0 = not yet, UINT64_MAX = no coarse clock. */
+static _Atomic uint64_t coarse_slack;
+
+static uint64_t coarse_slack_init(void)
+{
+    uint64_t s = UINT64_MAX;
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec res, ts;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 &&
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0 && res.tv_sec == 0 && res.tv_nsec > 0)
+        s = 8 * (uint64_t)res.tv_nsec; /* < 8 s */
+#endif
+    atomic_store_explicit(&coarse_slack, s, memory_order_relaxed); /* idempotent */
+    return s;
+}
+
+int64_t ak__now_coarse_ns(uint64_t *slack)
+{
+    uint64_t s = atomic_load_explicit(&coarse_slack, memory_order_relaxed);
+    if (s == 0)
+        s = coarse_slack_init();
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec ts;
+    if (s != UINT64_MAX && clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
+        *slack = s;
+        return (int64_t)ts.tv_sec * INT64_C(1000000000) + (int64_t)ts.tv_nsec;
+    }
+#endif
+    *slack = 0;
+    return ak_now_ns();
+}
+
 /* Validates a configuration and derives T and τ. The interval is rounded UP,
  * so the effective rate 1/T never exceeds events/period. */
 static int limiter_params(uint64_t events, uint64_t period_ns, uint64_t burst,

@@ -28,6 +28,19 @@
  * only slower, never wrong). It needs ak_limiter_init; it must not be
  * re-initialised while other threads use it.
  *
+ * Clock: ak_limiter_allow/allow_n read CLOCK_MONOTONIC_COARSE first (the
+ * same clock as ak_now_ns's CLOCK_MONOTONIC as of the last tick: same time
+ * base, never ahead) and decide on it only where the decision and the new
+ * state are exactly those the precise clock would give: refuse if even
+ * coarse + slack (8 ticks, >= the true time) would refuse (writing nothing);
+ * admit if the coarse stamp admits AND the state already lies past
+ * coarse + slack (then max(TAT, now) = TAT for the true now too, so the
+ * stored state is identical). Everything else (an idle, refilled bucket
+ * above all) reads CLOCK_MONOTONIC and decides exactly. So the coarse clock
+ * is an optimisation only: the admitted events and the state are those of
+ * ak_limiter_allow_at(l, n, ak_now_ns()), in real time as well as in
+ * timestamps. doc/limiter.md, "The clock".
+ *
  * Hot paths (allow, allow_n, allow_at) are inline; none blocks or allocates.
  */
 #ifndef ATOMKIT_LIMITER_H
@@ -67,8 +80,10 @@ typedef struct ak_limiter {
     int64_t ak__epoch;              /* absolute clock value of relative 0 */
 } ak_limiter;
 
-/* ak_now_ns — CLOCK_MONOTONIC in ns: the clock ak_limiter_allow reads and
- * the time base of every *_at call. System-wide (same in every process).
+/* ak_now_ns — CLOCK_MONOTONIC in ns: the time base of every *_at call and
+ * the exact clock ak_limiter_allow falls back on (it reads the coarse
+ * variant of the same clock first; see ak_limiter_allow_n). System-wide
+ * (same in every process).
  * Returns: ns. Ordering: none. Blocks: no (one vDSO call). Allocates: no. */
 int64_t ak_now_ns(void);
 
@@ -96,6 +111,88 @@ static inline uint64_t ak__limiter_rel(int64_t epoch, int64_t now_ns)
     return d < AK_LIMITER_TIME_MAX ? d : AK_LIMITER_TIME_MAX;
 }
 
+/* Relative time of the absolute time lo + slack (exact, no int64 overflow),
+ * saturating as ak__limiter_rel does. Internal. */
+static inline uint64_t ak__limiter_rel_hi(int64_t epoch, int64_t lo, uint64_t slack)
+{
+    if (lo <= epoch) {
+        uint64_t back = (uint64_t)epoch - (uint64_t)lo; /* exact */
+        if (slack <= back)
+            return 0;
+        slack -= back;
+        return slack < AK_LIMITER_TIME_MAX ? slack : AK_LIMITER_TIME_MAX;
+    }
+    uint64_t d = (uint64_t)lo - (uint64_t)epoch; /* exact: 0 < d < 2^64 */
+    if (d >= AK_LIMITER_TIME_MAX || slack >= AK_LIMITER_TIME_MAX - d)
+        return AK_LIMITER_TIME_MAX;
+    return d + slack;
+}
+
+/* Outcomes of ak__limiter_decide. Internal. */
+#define AK__LIM_NO 0     /* refused at every timestamp in [lo, hi]; nothing written */
+#define AK__LIM_YES 1    /* admitted with timestamp lo */
+#define AK__LIM_UNSURE 2 /* refused at lo, admitted at hi; nothing written */
+
+/* ak__limiter_decide — the admission core. The caller knows the time only
+ * to lie in [lo, lo + slack] (absolute ns; slack 0 = exact). Admits at lo
+ * (an early timestamp: the bound's proof allows any, and the test is only
+ * stricter than at the true time); refuses without writing when even lo +
+ * slack would be refused (the test is monotone in the timestamp); otherwise
+ * reports UNSURE, having written nothing, so the caller can read an exact
+ * clock. With slack 0 it never returns UNSURE. Internal. */
+static inline int ak__limiter_decide(ak_limiter *l, uint64_t n, int64_t lo, uint64_t slack)
+{
+    /* Read the parameters seqlock-style: gen (acquire) before, gen again
+     * after the CAS. The CAS validates the state, the second gen load
+     * validates that the parameters used belong to the state's epoch. */
+    uint64_t g = atomic_load_explicit(&l->ak__gen, memory_order_acquire);
+    if (g & 1u)
+        return AK__LIM_NO; /* set_rate in progress: refuse, write nothing */
+    uint64_t burst = atomic_load_explicit(&l->ak__burst, memory_order_acquire);
+    uint64_t T = atomic_load_explicit(&l->ak__interval, memory_order_acquire);
+    uint64_t tau = atomic_load_explicit(&l->ak__tolerance, memory_order_acquire);
+    uint64_t since = atomic_load_explicit(&l->ak__since, memory_order_acquire);
+    if (n > burst)
+        return AK__LIM_NO;
+    uint64_t u = ak__limiter_rel(l->ak__epoch, lo);
+    uint64_t uh = ak__limiter_rel_hi(l->ak__epoch, lo, slack);
+    uint64_t cost = n * T;    /* <= tau <= 2^62 since n <= burst */
+    uint64_t limit = u + tau; /* <= 2^63 */
+    uint64_t tat = atomic_load_explicit(&l->ak__tat, memory_order_relaxed);
+    if (u < since) /* stale across a rate change: see doc, "set_rate" */
+        return uh < since || tat + cost > uh + tau ? AK__LIM_NO : AK__LIM_UNSURE;
+    for (;;) {
+        uint64_t next = (tat > u ? tat : u) + cost; /* < 2^63 + 2^62: no wrap */
+        if (next > limit) {
+            /* The reject path: loads only. Refused at lo; at a timestamp
+             * t >= TAT the test is cost <= tau (true), at t < TAT it is
+             * TAT + cost <= t + tau, so hi refuses iff TAT + cost > uh + tau. */
+            return tat + cost > uh + tau ? AK__LIM_NO : AK__LIM_UNSURE;
+        }
+        /* Admit on an inexact clock only when the result cannot depend on
+         * where in [lo, hi] the true time lies: TAT >= hi gives
+         * max(TAT, t) = TAT for every such t, so `next` is exactly what
+         * the precise clock would store. Otherwise (an idle bucket: the
+         * stamp would set the state) ask for the precise clock, so that no
+         * admission is ever stamped earlier than the true time. */
+        if (tat < uh && u < uh) /* u == uh: the clock is exact after saturation */
+            return AK__LIM_UNSURE;
+        /* acq_rel: acquire pairs with set_rate's release conversion CAS
+         * (through the release sequence of later admissions), so the gen
+         * load below sees any set_rate whose conversion we followed. */
+        if (atomic_compare_exchange_weak_explicit(&l->ak__tat, &tat, next,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+        if (atomic_load_explicit(&l->ak__gen, memory_order_relaxed) != g)
+            return AK__LIM_NO; /* parameters changed under us: nothing written */
+    }
+    /* Unchanged gen: no rate change touched the state between our parameter
+     * reads and our CAS. Changed: we consumed under stale parameters (a
+     * monotone raise of the state, always safe) but report a refusal. */
+    return atomic_load_explicit(&l->ak__gen, memory_order_relaxed) == g ? AK__LIM_YES
+                                                                         : AK__LIM_NO;
+}
+
 /* ak_limiter_allow_at — admit n events at the caller's timestamp now_ns (the
  * ak_now_ns time base; any int64 is accepted). n == 0 is always allowed and
  * writes nothing.
@@ -112,55 +209,43 @@ static inline bool ak_limiter_allow_at(ak_limiter *l, uint64_t n, int64_t now_ns
 {
     if (n == 0)
         return true;
-    /* Read the parameters seqlock-style: gen (acquire) before, gen again
-     * after the CAS. The CAS validates the state, the second gen load
-     * validates that the parameters used belong to the state's epoch. */
-    uint64_t g = atomic_load_explicit(&l->ak__gen, memory_order_acquire);
-    if (g & 1u)
-        return false; /* set_rate in progress: refuse, write nothing */
-    uint64_t burst = atomic_load_explicit(&l->ak__burst, memory_order_acquire);
-    uint64_t T = atomic_load_explicit(&l->ak__interval, memory_order_acquire);
-    uint64_t tau = atomic_load_explicit(&l->ak__tolerance, memory_order_acquire);
-    uint64_t since = atomic_load_explicit(&l->ak__since, memory_order_acquire);
-    if (n > burst)
-        return false;
-    uint64_t u = ak__limiter_rel(l->ak__epoch, now_ns);
-    if (u < since)
-        return false; /* stale across a rate change: see doc, "set_rate" */
-    uint64_t cost = n * T;   /* <= tau <= 2^62 since n <= burst */
-    uint64_t limit = u + tau; /* <= 2^63 */
-    uint64_t tat = atomic_load_explicit(&l->ak__tat, memory_order_relaxed);
-    for (;;) {
-        uint64_t next = (tat > u ? tat : u) + cost; /* < 2^63 + 2^62: no wrap */
-        if (next > limit)
-            return false; /* the reject path: loads only */
-        /* acq_rel: acquire pairs with set_rate's release conversion CAS
-         * (through the release sequence of later admissions), so the gen
-         * load below sees any set_rate whose conversion we followed. */
-        if (atomic_compare_exchange_weak_explicit(&l->ak__tat, &tat, next,
-                                                  memory_order_acq_rel, memory_order_relaxed))
-            break;
-        if (atomic_load_explicit(&l->ak__gen, memory_order_relaxed) != g)
-            return false; /* parameters changed under us: nothing written */
-    }
-    /* Unchanged gen: no rate change touched the state between our parameter
-     * reads and our CAS. Changed: we consumed under stale parameters (a
-     * monotone raise of the state, always safe) but report a refusal. */
-    return atomic_load_explicit(&l->ak__gen, memory_order_relaxed) == g;
+    return ak__limiter_decide(l, n, now_ns, 0) == AK__LIM_YES;
 }
 
-/* ak_limiter_allow_n — ak_limiter_allow_at(l, n, ak_now_ns()).
- * Returns/Ordering/Blocks/Allocates: as ak_limiter_allow_at. */
+/* ak__now_coarse_ns — CLOCK_MONOTONIC_COARSE in ns (the same time base as
+ * ak_now_ns, never ahead of it), and through *slack a bound on how far it
+ * lags ak_now_ns while the kernel's tick runs (8 coarse ticks, computed once
+ * per process from clock_getres; the limiter struct holds nothing of it).
+ * Where the coarse clock is unavailable it returns ak_now_ns() with slack 0.
+ * Internal. Ordering: none. Blocks: no (vDSO). Allocates: no. */
+int64_t ak__now_coarse_ns(uint64_t *slack);
+
+/* ak_limiter_allow_n — admit n events now. Decides on the cheap coarse
+ * clock when the outcome is certain: refuses if even coarse + slack (>= the
+ * true time) would refuse; admits if the coarse reading admits and the state
+ * already lies past coarse + slack (the stored state is then exactly what
+ * the precise clock gives). Otherwise reads the precise clock and decides as
+ * ak_limiter_allow_at(l, n, ak_now_ns()). Either way the outcome and the new
+ * state equal allow_at(l, n, ak_now_ns()); see doc/limiter.md, "The clock".
+ * Returns/Ordering/Blocks/Allocates: as ak_limiter_allow_at; a refusal
+ * writes nothing. */
 static inline bool ak_limiter_allow_n(ak_limiter *l, uint64_t n)
 {
-    return ak_limiter_allow_at(l, n, ak_now_ns());
+    if (n == 0)
+        return true;
+    uint64_t slack;
+    int64_t c = ak__now_coarse_ns(&slack);
+    int r = ak__limiter_decide(l, n, c, slack);
+    if (r != AK__LIM_UNSURE)
+        return r == AK__LIM_YES;
+    return ak__limiter_decide(l, n, ak_now_ns(), 0) == AK__LIM_YES;
 }
 
 /* ak_limiter_allow — ak_limiter_allow_n(l, 1).
- * Returns/Ordering/Blocks/Allocates: as ak_limiter_allow_at. */
+ * Returns/Ordering/Blocks/Allocates: as ak_limiter_allow_n. */
 static inline bool ak_limiter_allow(ak_limiter *l)
 {
-    return ak_limiter_allow_at(l, 1, ak_now_ns());
+    return ak_limiter_allow_n(l, 1);
 }
 
 /* ak_limiter_reserve — consumes n events unconditionally, like Go's
