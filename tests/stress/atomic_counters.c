@@ -7,6 +7,7 @@
  * broken-variant: AK_BROKEN_INCREMENT */
 #include <atomkit.h>
 #include <pthread.h>
+#include <sched.h>
 #include "ak_test.h"
 
 static ak_int64 by_add, by_cas, by_update;
@@ -45,7 +46,13 @@ static void *worker(void *arg)
     long i;
     for (i = 0; !ak_bool_load_explicit(&stop_flag, memory_order_relaxed); i++) {
 #ifdef AK_BROKEN_INCREMENT
-        ak_int64_store(&by_add, ak_int64_load(&by_add) + 1);
+        {   /* the lost update, with its window widened (debug-yield style)
+             * so the failure shows even when the threads share one CPU */
+            int64_t seen = ak_int64_load(&by_add);
+            if ((i & 255) == 0)
+                sched_yield();
+            ak_int64_store(&by_add, seen + 1);
+        }
 #else
         ak_int64_add(&by_add, 1);
 #endif
