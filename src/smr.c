@@ -154,6 +154,7 @@ static void on_thread_exit(void *v)
     if (ak__smr_tls.rec == &r->pub) {
         ak__smr_tls.rec = NULL;
         ak__smr_tls.nest = 0;
+        ak__smr_tls.oom = 0;
     }
     rec_release(r);
 }
@@ -207,9 +208,14 @@ got:
     return r;
 }
 
-/* Outermost ak_read_lock of a thread with no record (nest is already 1). */
+/* ak_read_lock of a thread with no record: registers it and enters. */
 void ak__smr_lock_slow(void)
 {
+    struct ak__smr_tls *t = &ak__smr_tls;
+    if (t->oom) {
+        t->nest++; /* nested inside an out-of-memory section */
+        return;
+    }
     smr_init();
     struct smr_rec *r = exit_key_ok ? rec_acquire() : NULL;
     if (r && pthread_setspecific(exit_key, r) != 0) {
@@ -219,18 +225,28 @@ void ak__smr_lock_slow(void)
     if (!r) {
         /* Out of memory: count this section in one shared counter. The
          * seq_cst RMW is a full barrier, like F_R. Grace periods wait for
-         * the counter to drop to 0 (may starve under constant OOM readers). */
+         * the counter to drop to 0 (may starve under constant OOM readers).
+         * The next outermost lock tries to register again. */
+        t->oom = 1;
         atomic_fetch_add(&oom_readers, 1);
         return;
     }
-    ak__smr_tls.rec = &r->pub;
+    t->rec = &r->pub;
+    t->nest = 0;
     atomic_store(&r->pub.word, atomic_load(&ak__smr_g.epoch));
     full_fence(); /* F_R, slow path: always real */
 }
 
+/* ak_read_unlock with nest == 0 and no record. */
 void ak__smr_unlock_slow(void)
 {
-    atomic_fetch_sub_explicit(&oom_readers, 1, memory_order_release);
+    struct ak__smr_tls *t = &ak__smr_tls;
+    if (t->oom) {
+        t->oom = 0;
+        atomic_fetch_sub_explicit(&oom_readers, 1, memory_order_release);
+    } else {
+        ak__smr_stray_unlock();
+    }
 }
 
 void ak__smr_stray_unlock(void)
@@ -377,7 +393,7 @@ static void synchronize_internal(void)
 
 int ak_synchronize(void)
 {
-    if (ak__smr_tls.nest != 0 || in_reclaim)
+    if (ak_read_depth() != 0 || in_reclaim)
         return AK_EDEADLK;
     smr_init();
     synchronize_internal();
@@ -386,7 +402,7 @@ int ak_synchronize(void)
 
 bool ak_smr_membarrier_active(void)
 {
-    if (ak__smr_tls.nest == 0 && !in_reclaim) {
+    if (ak_read_depth() == 0 && !in_reclaim) {
         smr_init();
         pthread_mutex_lock(&gp_mtx);
         mode_init_locked();
@@ -498,7 +514,7 @@ void ak_retire(void *p, void (*free_fn)(void *p))
     smr_init();
     struct node *n = ak__smr_test_fail_alloc ? NULL : malloc(sizeof *n);
     if (!n) {
-        if (ak__smr_tls.nest == 0 && !in_reclaim) {
+        if (ak_read_depth() == 0 && !in_reclaim) {
             atomic_fetch_add_explicit(&retired_count, 1, memory_order_relaxed);
             synchronize_internal();
             free_fn(p);
@@ -536,7 +552,7 @@ void ak_retire(void *p, void (*free_fn)(void *p))
 
 int ak_barrier(void)
 {
-    if (ak__smr_tls.nest != 0 || in_reclaim)
+    if (ak_read_depth() != 0 || in_reclaim)
         return AK_EDEADLK;
     smr_init();
     pthread_mutex_lock(&reclaim_mtx);
@@ -628,7 +644,7 @@ static void atfork_child(void)
         atomic_store_explicit(&r->in_use, 0, memory_order_relaxed);
     }
     atomic_store(&readers_now, n);
-    atomic_store(&oom_readers, (self == NULL && ak__smr_tls.nest != 0) ? 1 : 0);
+    atomic_store(&oom_readers, (self == NULL && ak__smr_tls.oom) ? 1 : 0);
     gp_mtx = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     reclaim_mtx = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     fork_mtx = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;

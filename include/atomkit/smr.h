@@ -79,10 +79,15 @@ struct ak__smr_rec {
     char ak__pad[64 - sizeof(uintptr_t)];
 };
 
-/* Per-thread state. Only its own thread touches it. */
+/* Per-thread state. Only its own thread touches it. Whether the thread is
+ * in a section is its word != 0: the common, non-nested lock/unlock pair
+ * then never stores to `nest`, which keeps a store-to-load forwarding hop
+ * off each iteration of a reader loop. */
 struct ak__smr_tls {
     struct ak__smr_rec *rec; /* NULL until the first ak_read_lock */
-    uintptr_t nest;          /* read-section nesting depth */
+    uintptr_t nest;          /* depth beyond the outermost section */
+    int oom;                 /* outermost section counted in the shared
+                              * out-of-memory counter (no record) */
 };
 
 extern _Thread_local struct ak__smr_tls ak__smr_tls;
@@ -102,8 +107,8 @@ struct ak__smr_global {
 };
 extern _Alignas(64) struct ak__smr_global ak__smr_g;
 
-void ak__smr_lock_slow(void);   /* first use: registers the thread */
-void ak__smr_unlock_slow(void); /* unregistered (out-of-memory) reader */
+void ak__smr_lock_slow(void);   /* no record yet: registers the thread */
+void ak__smr_unlock_slow(void); /* no record: out-of-memory section or stray */
 void ak__smr_stray_unlock(void);/* debug builds: counts stray unlocks */
 void ak__smr_wake_gp(void);     /* wakes a sleeping grace-period waiter */
 
@@ -130,11 +135,14 @@ void ak__smr_wake_gp(void);     /* wakes a sleeping grace-period waiter */
 static inline void ak_read_lock(void)
 {
     struct ak__smr_tls *t = &ak__smr_tls;
-    if (t->nest++ != 0)
-        return; /* nested: the outermost section already protects us */
     struct ak__smr_rec *r = t->rec;
     if (AK__SMR_UNLIKELY(r == NULL)) {
-        ak__smr_lock_slow();
+        ak__smr_lock_slow(); /* first use (registers), or no record */
+        return;
+    }
+    /* Our own word, written only by us: nonzero means we are inside. */
+    if (atomic_load_explicit(&r->word, memory_order_relaxed) != 0) {
+        t->nest++; /* nested: the outermost section already protects us */
         return;
     }
 #ifdef AK_SMR_TSAN
@@ -166,19 +174,22 @@ static inline void ak_read_lock(void)
 static inline void ak_read_unlock(void)
 {
     struct ak__smr_tls *t = &ak__smr_tls;
-    if (AK__SMR_UNLIKELY(t->nest == 0)) {
-#ifndef NDEBUG
-        ak__smr_stray_unlock();
-#endif
+    if (t->nest != 0) {
+        t->nest--;
         return;
     }
-    if (--t->nest != 0)
-        return;
     struct ak__smr_rec *r = t->rec;
     if (AK__SMR_UNLIKELY(r == NULL)) {
-        ak__smr_unlock_slow();
+        ak__smr_unlock_slow(); /* section without a record, or stray */
         return;
     }
+#ifndef NDEBUG
+    if (AK__SMR_UNLIKELY(atomic_load_explicit(&r->word, memory_order_relaxed) == 0)) {
+        ak__smr_stray_unlock();
+        return;
+    }
+#endif
+    /* (A stray unlock in an NDEBUG build stores 0 over our own 0: no effect.) */
 #ifdef AK_SMR_TSAN
     atomic_store_explicit(&r->word, 0, memory_order_seq_cst);
     if (AK__SMR_UNLIKELY(atomic_load(&ak__smr_g.gp_futex) != 0))
@@ -200,7 +211,9 @@ static inline void ak_read_unlock(void)
  * Allocates: no. */
 static inline unsigned long ak_read_depth(void)
 {
-    return (unsigned long)ak__smr_tls.nest;
+    struct ak__smr_tls *t = &ak__smr_tls;
+    bool in = t->rec ? atomic_load_explicit(&t->rec->word, memory_order_relaxed) != 0 : t->oom != 0;
+    return in ? (unsigned long)t->nest + 1 : 0;
 }
 
 /* ---- write side ------------------------------------------------------------ */
