@@ -143,10 +143,10 @@ static void on_publish(const void *prev, const void *next, uint64_t gen, void *a
 
 static void report(ak_reloader *r, const char *why, int rc)
 {
-    ak_reload_status st;
-    ak_reloader_status(r, &st);
     if (rc == 0 || rc == AK_RELOAD_IDLE)
         return; /* published (the subscriber printed it) or nothing to do */
+    ak_reload_status st;
+    ak_reloader_status(r, &st);
     if (rc == AK_RELOAD_UNCHANGED)
         printf("%s: unchanged (generation %llu)\n", why, (unsigned long long)st.generation);
     else
