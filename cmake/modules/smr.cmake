@@ -123,8 +123,14 @@ if(bad GREATER 0)
   message(FATAL_ERROR "${bad} model check(s) failed")
 endif()
 ]=])
+    # pan is a host program: in a cross build, compile it with the host cc.
+    set(_ak_pan_cc ${CMAKE_C_COMPILER})
+    if(CMAKE_CROSSCOMPILING)
+      find_program(AK_HOST_CC NAMES cc gcc clang NO_CMAKE_FIND_ROOT_PATH)
+      set(_ak_pan_cc ${AK_HOST_CC})
+    endif()
     add_test(NAME model_smr COMMAND ${CMAKE_COMMAND}
-      -DSPIN=${AK_SPIN} -DCC=${CMAKE_C_COMPILER}
+      -DSPIN=${AK_SPIN} -DCC=${_ak_pan_cc}
       -DMODEL=${PROJECT_SOURCE_DIR}/tests/model/smr.pml
       -DWORK=${CMAKE_CURRENT_BINARY_DIR}/model_smr
       -P ${_ak_spin_script})
