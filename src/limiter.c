@@ -41,6 +41,8 @@ static uint64_t coarse_slack_init(void)
     return s;
 }
 
+_Thread_local unsigned ak__limiter_precise_run;
+
 int64_t ak__now_coarse_ns(uint64_t *slack)
 {
     uint64_t s = atomic_load_explicit(&coarse_slack, memory_order_relaxed);

@@ -229,15 +229,30 @@ int64_t ak__now_coarse_ns(uint64_t *slack);
  * state equal allow_at(l, n, ak_now_ns()); see doc/limiter.md, "The clock".
  * Returns/Ordering/Blocks/Allocates: as ak_limiter_allow_at; a refusal
  * writes nothing. */
+/* Per-thread hint (process-local, never in the limiter, so shared-memory
+ * limiters are unaffected): after the coarse clock could not decide, the
+ * next AK__LIM_PRECISE_RUN calls of this thread read the precise clock
+ * directly instead of paying for both clocks (an idle, refilled bucket
+ * keeps being undecidable on the coarse clock). Both paths decide exactly
+ * as allow_at(l, n, ak_now_ns()), so the hint changes cost, never outcome.
+ * Internal. */
+extern _Thread_local unsigned ak__limiter_precise_run;
+#define AK__LIM_PRECISE_RUN 15u
+
 static inline bool ak_limiter_allow_n(ak_limiter *l, uint64_t n)
 {
     if (n == 0)
         return true;
+    if (ak__limiter_precise_run != 0) {
+        ak__limiter_precise_run--;
+        return ak__limiter_decide(l, n, ak_now_ns(), 0) == AK__LIM_YES;
+    }
     uint64_t slack;
     int64_t c = ak__now_coarse_ns(&slack);
     int r = ak__limiter_decide(l, n, c, slack);
     if (r != AK__LIM_UNSURE)
         return r == AK__LIM_YES;
+    ak__limiter_precise_run = AK__LIM_PRECISE_RUN;
     return ak__limiter_decide(l, n, ak_now_ns(), 0) == AK__LIM_YES;
 }
 
