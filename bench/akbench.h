@@ -90,6 +90,6 @@ int64_t ak_bench_now_ns(void);
 } while (0)
 
 /* Keeps a value alive so the compiler cannot drop the work. */
-#define AK_BENCH_SINK(v) __asm__ __volatile__("" : : "g"(v) : "memory")
+#define AK_BENCH_SINK(v) __asm__ __volatile__("" : : "r"(v) : "memory")
 
 #endif

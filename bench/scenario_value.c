@@ -28,8 +28,8 @@ static AK_TYPE_DEFINE(cfg64_type, struct cfg64);
 
 typedef AK_POINTER(struct cfg64) cfg64_ptr;
 
-static ak_value val;
-static cfg64_ptr ptr;
+static _Alignas(64) ak_value val;
+static _Alignas(64) cfg64_ptr ptr;
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
 static struct cfg64 rw_cfg;
 

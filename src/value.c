@@ -193,8 +193,11 @@ static int publish(ak_value *v, const ak_type *t, const void *val,
          * fail here, re-read the winner's box into *cur and re-check its type
          * above. The box in *cur cannot be freed (we are in a read section),
          * so its address cannot be reused: no ABA. */
-        if (atomic_compare_exchange_strong(&v->ak__box, cur, *nb))
+        if (atomic_compare_exchange_strong(&v->ak__box, cur, *nb)) {
+            if (*cur == NULL) /* we won the first store: cache the locked type */
+                atomic_store_explicit(&v->ak__type, t, memory_order_relaxed);
             return 1;
+        }
     }
 }
 
@@ -304,6 +307,7 @@ int ak_value_destroy(ak_value *v)
     if (v == NULL)
         return AK_EINVAL;
     struct ak__value_box *old = atomic_exchange(&v->ak__box, NULL);
+    atomic_store(&v->ak__type, NULL); /* unlocked: the next store may lock another type */
     if (old != NULL)
         ak_retire(old, box_free);
     return 0;

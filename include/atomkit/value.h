@@ -87,8 +87,14 @@ struct ak__value_box {
  * ready. Do not copy an ak_value that is in use (copy its contents instead). */
 typedef struct ak_value {
     struct ak__value_box *_Atomic ak__box;
+    /* Read-side hint: the locked type, written once by the winner of the
+     * first store right after its CAS (reset only by ak_value_destroy).
+     * Non-NULL implies it is the type of every box, so a load that finds it
+     * equal to t needs no dependent load of box->type. NULL (not yet
+     * written) just sends the load to the box's own type word. */
+    const ak_type *_Atomic ak__type;
 } ak_value;
-#define AK_VALUE_INIT { NULL }
+#define AK_VALUE_INIT { NULL, NULL }
 
 /* Internal: offset of the stored bytes inside a box. */
 static inline size_t ak__value_off(const ak_type *t)
@@ -110,7 +116,11 @@ static inline const void *ak_value_load(ak_value *v, const ak_type *t)
     if (v == NULL || t == NULL)
         return NULL;
     const struct ak__value_box *b = atomic_load_explicit(&v->ak__box, memory_order_seq_cst);
-    if (b == NULL || b->type != t)
+    if (b == NULL)
+        return NULL;
+    /* Fast path: the cached locked type (same cache line, independent of
+     * b). Slow path: the box's own type word. */
+    if (atomic_load_explicit(&v->ak__type, memory_order_relaxed) != t && b->type != t)
         return NULL;
     return (const unsigned char *)b + ak__value_off(t);
 }
@@ -130,7 +140,7 @@ static inline int ak_value_load_copy(ak_value *v, const ak_type *t, void *out)
     const struct ak__value_box *b = atomic_load_explicit(&v->ak__box, memory_order_seq_cst);
     if (b == NULL)
         rc = AK_EEMPTY;
-    else if (b->type != t)
+    else if (atomic_load_explicit(&v->ak__type, memory_order_relaxed) != t && b->type != t)
         rc = AK_ETYPE;
     else
         memcpy(out, (const unsigned char *)b + ak__value_off(t), t->size);
