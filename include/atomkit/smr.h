@@ -90,6 +90,10 @@ struct ak__smr_tls {
                               * out-of-memory counter (no record) */
 };
 
+/* The inline read side names this variable directly (never through a local
+ * pointer to it): gcc 12 with -fsanitize=undefined at -O2 reports a false
+ * "member access within null pointer" for a pointer to a TLS object in a
+ * forked child; direct access has no pointer to check. */
 extern _Thread_local struct ak__smr_tls ak__smr_tls;
 
 /* Globals every reader reads and only grace periods write: one cache line. */
@@ -134,15 +138,14 @@ void ak__smr_wake_gp(void);     /* wakes a sleeping grace-period waiter */
  * (registration, which may take a mutex-free CAS loop and one malloc). */
 static inline void ak_read_lock(void)
 {
-    struct ak__smr_tls *t = &ak__smr_tls;
-    struct ak__smr_rec *r = t->rec;
+    struct ak__smr_rec *r = ak__smr_tls.rec;
     if (AK__SMR_UNLIKELY(r == NULL)) {
         ak__smr_lock_slow(); /* first use (registers), or no record */
         return;
     }
     /* Our own word, written only by us: nonzero means we are inside. */
     if (atomic_load_explicit(&r->word, memory_order_relaxed) != 0) {
-        t->nest++; /* nested: the outermost section already protects us */
+        ak__smr_tls.nest++; /* nested: the outermost section already protects us */
         return;
     }
 #ifdef AK_SMR_TSAN
@@ -173,12 +176,11 @@ static inline void ak_read_lock(void)
  * Blocks: no (wait-free). Allocates: no. */
 static inline void ak_read_unlock(void)
 {
-    struct ak__smr_tls *t = &ak__smr_tls;
-    if (t->nest != 0) {
-        t->nest--;
+    if (ak__smr_tls.nest != 0) {
+        ak__smr_tls.nest--;
         return;
     }
-    struct ak__smr_rec *r = t->rec;
+    struct ak__smr_rec *r = ak__smr_tls.rec;
     if (AK__SMR_UNLIKELY(r == NULL)) {
         ak__smr_unlock_slow(); /* section without a record, or stray */
         return;
@@ -211,9 +213,8 @@ static inline void ak_read_unlock(void)
  * Allocates: no. */
 static inline unsigned long ak_read_depth(void)
 {
-    struct ak__smr_tls *t = &ak__smr_tls;
-    bool in = t->rec ? atomic_load_explicit(&t->rec->word, memory_order_relaxed) != 0 : t->oom != 0;
-    return in ? (unsigned long)t->nest + 1 : 0;
+    bool in = ak__smr_tls.rec ? atomic_load_explicit(&ak__smr_tls.rec->word, memory_order_relaxed) != 0 : ak__smr_tls.oom != 0;
+    return in ? (unsigned long)ak__smr_tls.nest + 1 : 0;
 }
 
 /* ---- write side ------------------------------------------------------------ */

@@ -125,10 +125,8 @@ static inline int cfg_ok(const struct cfg *c)
     return b == 2 * a + 1;
 }
 
-/* noinline: gcc 12 with -fsanitize=address,undefined miscompiles the null
- * check of &ak__smr_tls when ak_read_lock is inlined deep into a large main
- * (a false "member access within null pointer"; see the report). */
-__attribute__((noinline, unused)) static long cur_a(ak_reloader *r)
+/* The current config's field a, read inside a read section (-1 if none). */
+__attribute__((unused)) static long cur_a(ak_reloader *r)
 {
     ak_read_lock();
     const struct cfg *c = ak_reloader_get(r);
