@@ -108,14 +108,10 @@ static uint32_t next_probe(uint32_t p)
     return p ? p : 1u;
 }
 
-void ak__counter_add_slow(ak_counter *c, uint64_t d)
+/* The fast path found the thread's slot but does not own it: one CAS. */
+void ak__counter_add_slow(ak_counter *c, _Atomic uint64_t *slot, _Atomic uint32_t *owner,
+                          uint32_t p, uint64_t d)
 {
-    unsigned n = atomic_load_explicit(&c->ak__stripes, memory_order_acquire);
-    uint32_t p = ak__counter_probe;
-    if (p == 0)
-        p = ak__counter_probe_init();
-    _Atomic uint32_t *owner;
-    _Atomic uint64_t *slot = ak__counter_slot(c, n, p, &owner);
     uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
     if (atomic_compare_exchange_strong_explicit(slot, &v, v + d, memory_order_relaxed,
                                                 memory_order_relaxed)) {

@@ -82,7 +82,8 @@ extern _Thread_local uint32_t ak__counter_probe;
 uint32_t ak__counter_probe_init(void);
 /* The add when the slot is not (yet) the thread's own: a CAS, whose failure
  * is the contention signal; then ak__counter_add_contended. */
-void ak__counter_add_slow(ak_counter *c, uint64_t d);
+void ak__counter_add_slow(ak_counter *c, _Atomic uint64_t *slot, _Atomic uint32_t *owner,
+                          uint32_t p, uint64_t d);
 /* The add after a failed CAS: grow (or move the thread to another cell at
  * the cap), then fetch_add; never loses the add. Exposed for tests. */
 void ak__counter_add_contended(ak_counter *c, uint64_t d);
@@ -137,7 +138,7 @@ static inline void ak_counter_add(ak_counter *c, int64_t d)
         atomic_fetch_add_explicit(slot, (uint64_t)d, memory_order_relaxed);
         return;
     }
-    ak__counter_add_slow(c, (uint64_t)d);
+    ak__counter_add_slow(c, slot, owner, p, (uint64_t)d);
 }
 
 /* ak_counter_sum — the base plus every cell. Returns the total as int64_t

@@ -48,8 +48,11 @@ int main(void)
     /* the slow path without contention: the CAS succeeds, the slot is claimed,
      * nothing grows */
     ak_counter sl = {0};
-    ak__counter_add_slow(&sl, 3);
-    ak__counter_add_slow(&sl, 4);
+    uint32_t pr = ak__counter_probe ? ak__counter_probe : ak__counter_probe_init();
+    _Atomic uint32_t *ow;
+    _Atomic uint64_t *slot0 = ak__counter_slot(&sl, 0, pr, &ow);
+    ak__counter_add_slow(&sl, slot0, ow, pr, 3);
+    ak__counter_add_slow(&sl, slot0, ow, pr, 4);
     AK_CHECK_EQ(ak_counter_stripes(&sl), 0);
     AK_CHECK_EQ(ak_counter_sum(&sl), 7);
     AK_CHECK_EQ(atomic_load(&sl.ak__base_owner), ak__counter_probe);
