@@ -196,19 +196,25 @@ static void progress(int idx, int total, const ak_bench_scenario *sc, int r, int
 
 static FILE *csv;
 
+/* Repetitions for one scenario: --reps, raised to the scenario's min_reps. */
+static int scenario_reps(const ak_bench_scenario *sc, const ak_bench_opts *o)
+{
+    return sc->min_reps > o->reps ? sc->min_reps : o->reps;
+}
+
 static long scenario_cells(const ak_bench_scenario *sc, const ak_bench_opts *o)
 {
     long n = 0;
     for (int s = 0; s < sc->nschemes; s++)
         n += !sc->schemes[s].missing_pkg;
-    return n * o->nthreads * o->reps;
+    return n * o->nthreads * scenario_reps(sc, o);
 }
 
 /* Measures every cell of one scenario; the caller owns *rate. */
 static double *measure_scenario(const ak_bench_scenario *sc, const ak_bench_opts *o, int idx,
                                 int total)
 {
-    int ns = sc->nschemes, nt = o->nthreads, reps = o->reps;
+    int ns = sc->nschemes, nt = o->nthreads, reps = scenario_reps(sc, o);
     double *rate = calloc((size_t)(ns * nt * reps), sizeof *rate); /* [t][s][r] */
     if (!rate) {
         fprintf(stderr, "akbench: out of memory\n");
@@ -547,7 +553,7 @@ int main(int argc, char **argv)
         if (cells > 0)
             overhead = fmax(0, (el - (double)cells * o->duration) / (double)cells);
         ak_scenario_result res = {
-            .sc = sc, .threads = o->threads, .nthreads = o->nthreads, .reps = o->reps,
+            .sc = sc, .threads = o->threads, .nthreads = o->nthreads, .reps = scenario_reps(sc, o),
             .duration = o->duration, .rate = rate, .notes = notes, .elapsed = el,
         };
         print_table(&res);

@@ -58,6 +58,10 @@ typedef struct ak_bench_scenario {
      * periods per cell). The time budget never cuts a cell below it;
      * an explicit --duration still wins. */
     double min_duration;
+    /* Optional (0 = none): at least this many repetitions per cell, for
+     * scenarios whose ratios need more samples than --reps gives (a
+     * contended cache line on a small VM is bimodal). */
+    int min_reps;
 } ak_bench_scenario;
 
 /* Options the scenarios may read. */
