@@ -76,7 +76,9 @@ def check_json(path):
             seen.add(key)
             check(r["scheme"] in schemes and r["threads"] in THREADS, f"{name}: stray result {key}")
             s = r["ops_per_s"]
-            check(len(s) == REPS, f"{name} {key}: {len(s)} samples, want {REPS}")
+            want = sc.get("reps", REPS)  # a scenario may ask for more (min_reps)
+            check(want >= REPS, f"{name}: reps {want} below --reps {REPS}")
+            check(len(s) == want, f"{name} {key}: {len(s)} samples, want {want}")
             check(all(isinstance(v, (int, float)) and v > 0 for v in s), f"{name} {key}: samples {s}")
             check(abs(r["median"] - statistics.median(s)) <= 0.1 + 1e-9 * r["median"],
                   f"{name} {key}: median {r['median']} is not the median of {s}")

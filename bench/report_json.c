@@ -113,6 +113,7 @@ void ak_json_add(ak_json *j, const ak_scenario_result *res)
         jstr(f, sc->baseline);
     else
         fputs("null", f);
+    fprintf(f, ",\n      \"reps\": %d", res->reps);
     fputs(",\n      \"duration_s\": ", f);
     jnum(f, "%.4f", res->duration);
     fputs(",\n      \"elapsed_s\": ", f);
