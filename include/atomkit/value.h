@@ -96,6 +96,12 @@ typedef struct ak_value {
 } ak_value;
 #define AK_VALUE_INIT { NULL, NULL }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define AK__VALUE_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define AK__VALUE_LIKELY(x) (x)
+#endif
+
 /* Internal: offset of the stored bytes inside a box. */
 static inline size_t ak__value_off(const ak_type *t)
 {
@@ -116,11 +122,11 @@ static inline const void *ak_value_load(ak_value *v, const ak_type *t)
     if (v == NULL || t == NULL)
         return NULL;
     const struct ak__value_box *b = atomic_load_explicit(&v->ak__box, memory_order_seq_cst);
-    if (b == NULL)
-        return NULL;
     /* Fast path: the cached locked type (same cache line, independent of
-     * b). Slow path: the box's own type word. */
-    if (atomic_load_explicit(&v->ak__type, memory_order_relaxed) != t && b->type != t)
+     * b), straight-line. Slow path: empty, or the box's own type word. */
+    if (AK__VALUE_LIKELY(b != NULL && atomic_load_explicit(&v->ak__type, memory_order_relaxed) == t))
+        return (const unsigned char *)b + ak__value_off(t);
+    if (b == NULL || b->type != t)
         return NULL;
     return (const unsigned char *)b + ak__value_off(t);
 }
