@@ -97,7 +97,7 @@ int ak_limiter_init(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t
 
 /* ak_limiter_init_at — as ak_limiter_init with the epoch set to `epoch_ns`,
  * the caller's time base (for allow_at-only use: tests, simulations).
- * Returns: as ak_limiter_init. */
+ * Returns/Ordering/Blocks/Allocates: as ak_limiter_init. */
 int ak_limiter_init_at(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t burst,
                        int64_t epoch_ns);
 

@@ -212,7 +212,8 @@ void ak_reloader_status(ak_reloader *r, ak_reload_status *st);
  * thread may use r during or after the call (readers still inside a read
  * section keep their config: it is retired, not freed). Called from a reload
  * callback it is ignored (it would deadlock). NULL is ignored.
- * Ordering: release of everything. Blocks: yes (joins the thread). */
+ * Returns: nothing. Ordering: release of everything. Blocks: yes (joins the
+ * watch thread, if any). Allocates: no (it frees). */
 void ak_reloader_close(ak_reloader *r);
 
 #ifdef __cplusplus
