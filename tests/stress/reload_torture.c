@@ -28,10 +28,7 @@ static void q_destroy(void *v, void *ctx)
 {
     (void)ctx;
     struct cfg *c = v;
-    atomic_store_explicit(&c->magic, CFG_DEAD, memory_order_relaxed);
-    atomic_store_explicit(&c->a, -7, memory_order_relaxed);
-    atomic_store_explicit(&c->b, -7, memory_order_relaxed);
-    atomic_fetch_add(&cfg_destroyed, 1);
+    cfg_poison(c);
     pthread_mutex_lock(&qlock);
     if (nq == capq) {
         capq = capq ? capq * 2 : 1024;

@@ -101,14 +101,21 @@ static inline int cfg_validate(const void *v, void *ctx, char *err, size_t errle
     return 0;
 }
 
-static inline void cfg_destroy(void *v, void *ctx)
+/* Marks a destroyed config dead (so a reader that still uses it sees poison)
+ * and counts the destruction. Shared by every destroy callback. */
+static inline void cfg_poison(struct cfg *c)
 {
-    (void)ctx;
-    struct cfg *c = v;
     atomic_store_explicit(&c->magic, CFG_DEAD, memory_order_relaxed);
     atomic_store_explicit(&c->a, -7, memory_order_relaxed);
     atomic_store_explicit(&c->b, -7, memory_order_relaxed);
     atomic_fetch_add(&cfg_destroyed, 1);
+}
+
+static inline void cfg_destroy(void *v, void *ctx)
+{
+    (void)ctx;
+    struct cfg *c = v;
+    cfg_poison(c);
     if (!atomic_load(&cfg_quarantine))
         free(c);
 }
