@@ -45,6 +45,24 @@ static inline int ak_test_done(const char *name)
     return ak_test_failed ? 1 : 0;
 }
 
+/* A test (or a test mode) that cannot run here exits with AK_TEST_SKIP after
+ * one line saying why; CTest registers 77 as SKIP_RETURN_CODE, so it shows
+ * as "Not Run (Skipped)" and is never counted as passed. */
+#define AK_TEST_SKIP 77
+static inline int ak_test_skip(const char *name, const char *why)
+{
+    printf("%s: SKIPPED: %s\n", name, why);
+    return AK_TEST_SKIP;
+}
+
+/* True when the test runs under qemu-user (the aarch64 leg, and the i386 leg
+ * on a kernel without IA32 emulation): .ci/run sets AK_UNDER_QEMU_USER=1. */
+static inline int ak_test_under_qemu(void)
+{
+    const char *e = getenv("AK_UNDER_QEMU_USER");
+    return e && *e && *e != '0';
+}
+
 static inline double ak_test_seconds(int argc, char **argv, double dflt)
 {
     if (argc > 1)

@@ -139,3 +139,13 @@ endif()
     message(STATUS "atomkit: spin not found: the smr Promela model check is skipped (apt-get install spin)")
   endif()
 endif()
+
+if(AK_BUILD_TESTS AND TARGET unit_smr_api)
+  # The fork case runs as its own test (both read-side paths), so a run where
+  # it cannot work (qemu-user) reports it skipped, never passed.
+  add_test(NAME unit_smr_api_fork COMMAND unit_smr_api fork)
+  add_test(NAME unit_smr_api_fork_fallback COMMAND unit_smr_api fork)
+  set_tests_properties(unit_smr_api_fork unit_smr_api_fork_fallback PROPERTIES
+    TIMEOUT 120 LABELS "unit;smr" SKIP_RETURN_CODE 77)
+  set_tests_properties(unit_smr_api_fork_fallback PROPERTIES ENVIRONMENT "AK_SMR_FORCE_FALLBACK=1")
+endif()
