@@ -28,6 +28,7 @@
  *   phase D checks the cap and then adds, as two steps: holders exceed 3. */
 #include <atomkit.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include "ak_test.h"
@@ -178,8 +179,9 @@ static void *worker_d(void *arg)
     while (running() || r->admitted == 0) { /* ends: holders release */
 #if defined(AK_BROKEN_INFLIGHT)
         bool ok = ak_inflight_count(&cap) < 3;
-        for (int i = 0; i < 20; i++)
-            ak_cpu_relax();
+        /* Widen the check-then-add window with a yield, so the race shows
+         * even when the threads share one CPU (a loaded CI machine). */
+        sched_yield();
         if (ok)
             atomic_fetch_add(&cap.ak__n, 1);
 #else
@@ -191,8 +193,10 @@ static void *worker_d(void *arg)
         int m = atomic_load(&max_holders);
         while (h > m && !atomic_compare_exchange_weak(&max_holders, &m, h))
             ;
+        /* Hold across a yield: holders overlap even on one CPU. */
         for (int i = 0; i < 50; i++)
             ak_cpu_relax();
+        sched_yield();
         atomic_fetch_sub(&holders, 1);
         r->admitted++;
 #if defined(AK_BROKEN_INFLIGHT)
