@@ -39,7 +39,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#if defined(AK_BROKEN_NONCAS_INSERT) || defined(AK_BROKEN_EVICT_BUSY) || defined(AK_BROKEN_HASH_ONLY)
+#ifdef AK_BROKEN_NONCAS_INSERT
 #include <sched.h>
 #endif
 
@@ -64,6 +64,12 @@
 #define LEASE_UNITS ((uint32_t)(AK_KEYED_LEASE_NS >> STAMP_SHIFT))
 
 #define RETRY 2 /* internal: the slot died under us */
+
+/* Test hook: stress_keyed_fork compiles this file with a definition that
+ * lets a victim process SIGKILL itself at each step of an insert. */
+#ifndef AK_KEYED_KILL_POINT
+#define AK_KEYED_KILL_POINT(step) ((void)0)
+#endif
 
 struct ak_keyed {
     _Alignas(64) _Atomic uint64_t magic; /* written last by init (release) */
@@ -423,13 +429,18 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
             /* The floor first, then the TOMB: whoever sees the TOMB (or a
              * later state of the slot) sees the raised floor. It records
              * the state the eviction drops: full from TAT (<= u) on. */
+#ifdef AK_BROKEN_NO_FLOOR
+            fetch_max(floor_at(k, home_of(k, s, c)), 0); /* broken: no floor */
+#else
             fetch_max(floor_at(k, home_of(k, s, c)), it < u ? it : u);
+#endif
             uint64_t t = it;
             if (!atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &t, TOMB,
                                                          memory_order_acq_rel,
                                                          memory_order_relaxed))
                 continue;
             atomic_fetch_add_explicit(&k->evicted_idle, 1, memory_order_relaxed);
+            AK_KEYED_KILL_POINT(0); /* dying: TOMB set, slot not yet claimed */
         } else {
             if (k->on_full == AK_KEYED_ADMIT) {
                 atomic_fetch_add_explicit(&k->admitted_full, 1, memory_order_relaxed);
@@ -465,9 +476,11 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
                                                      memory_order_relaxed))
             continue;
 #endif
+        AK_KEYED_KILL_POINT(1); /* claimed, nothing written */
         uint64_t live = live_ctl(q, dist, ver);
         write_key(k, s, q, live);
         atomic_store_explicit(&sl->tat, next, memory_order_release);
+        AK_KEYED_KILL_POINT(2); /* written, not committed */
 #ifdef AK_BROKEN_NONCAS_INSERT
         atomic_store_explicit(&sl->ctl, live, memory_order_release);
         return 1;
@@ -478,6 +491,7 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
         uint64_t commit = (uint64_t)ver << 32 | off;
         if (atomic_compare_exchange_strong_explicit(arb, &a, commit, memory_order_acq_rel,
                                                     memory_order_acquire)) {
+            AK_KEYED_KILL_POINT(3); /* committed, not finalised */
             uint64_t cl = claim;
             atomic_compare_exchange_strong_explicit(&sl->ctl, &cl, live, memory_order_acq_rel,
                                                     memory_order_relaxed);
@@ -613,6 +627,27 @@ void ak_keyed_stats(ak_keyed *k, ak_keyed_stats_t *st)
     st->evicted_forced = atomic_load_explicit(&k->evicted_forced, memory_order_relaxed);
     st->refused_full = atomic_load_explicit(&k->refused_full, memory_order_relaxed);
     st->admitted_full = atomic_load_explicit(&k->admitted_full, memory_order_relaxed);
+}
+
+/* Internal, for tests: slots per state (a scan). dying = LIVE with TOMB. */
+void ak__keyed_slot_states(const ak_keyed *k, uint64_t *freed, uint64_t *claimed,
+                           uint64_t *live, uint64_t *dying);
+void ak__keyed_slot_states(const ak_keyed *k, uint64_t *freed, uint64_t *claimed,
+                           uint64_t *live, uint64_t *dying)
+{
+    *freed = *claimed = *live = *dying = 0;
+    for (uint32_t s = 0; s < k->nslots; s++) {
+        struct slot *sl = slot_at(k, s);
+        uint64_t c = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+        if (CTL_STATE(c) == ST_FREE)
+            ++*freed;
+        else if (CTL_STATE(c) == ST_CLAIM)
+            ++*claimed;
+        else if (atomic_load_explicit(&sl->tat, memory_order_acquire) == TOMB)
+            ++*dying;
+        else
+            ++*live;
+    }
 }
 
 /* ---- sizing, init, attach ------------------------------------------------- */
