@@ -545,9 +545,8 @@ int ak_keyed_allow_at(ak_keyed *k, const void *key, size_t keylen, uint64_t n, i
     uint64_t cost = n * k->interval; /* <= τ <= 2^62 */
     /* Fast path: the key near its home, before the first free slot. */
     for (uint32_t d = 0; d < k->probe; d++) {
-        uint32_t s = q.home + d;
-        if (s >= k->nslots)
-            s -= k->nslots;
+        uint64_t s64 = (uint64_t)q.home + d; /* no uint32 wrap near 2^32 slots */
+        uint32_t s = (uint32_t)(s64 >= k->nslots ? s64 - k->nslots : s64);
         uint64_t c = atomic_load_explicit(&slot_at(k, s)->ctl, memory_order_acquire);
         if (CTL_STATE(c) == ST_FREE)
             break;
