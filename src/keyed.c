@@ -371,6 +371,14 @@ static void write_key(const ak_keyed *k, uint32_t s, const struct kq *q, uint64_
     atomic_store_explicit(intent_at(k, s), live, memory_order_release);
 }
 
+/* Evict: the entry's state word from the value seen to TOMB. After this
+ * no update of the old key can succeed, and anyone may take the slot. */
+static bool entry_kill(const ak_keyed *k, uint32_t s, uint64_t seen)
+{
+    return atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &seen, TOMB,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
 enum cand { C_NONE, C_FREE, C_IDLE, C_VICTIM };
 
 /* The slow path: the key was not found by the fast probe. Scans the whole
@@ -451,10 +459,7 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
 #else
             fetch_max(floor_at(k, home_of(k, s, c)), it < u ? it : u);
 #endif
-            uint64_t t = it;
-            if (!atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &t, TOMB,
-                                                         memory_order_acq_rel,
-                                                         memory_order_relaxed))
+            if (!entry_kill(k, s, it))
                 continue;
             atomic_fetch_add_explicit(&k->evicted_idle, 1, memory_order_relaxed);
             AK_KEYED_KILL_POINT(0); /* dying: TOMB set, slot not yet claimed */
@@ -468,10 +473,7 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
                 return 0;
             }
             s = vs, c = vc;
-            uint64_t t = vt;
-            if (!atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &t, TOMB,
-                                                         memory_order_acq_rel,
-                                                         memory_order_relaxed))
+            if (!entry_kill(k, s, vt))
                 continue;
             atomic_fetch_add_explicit(&k->evicted_forced, 1, memory_order_relaxed);
         }
