@@ -15,6 +15,7 @@
 # unpacks the .debs into a scratch root with dpkg-deb -x (no root, no dpkg
 # lock) and points pkg-config/CMake/the loader there.
 # Env: AK_DEB_OUT (where the .debs end up; default a new /tmp directory),
+#      AK_DEB_SKIP_BUILD=1 (steps 3-5 only, on the .debs already in AK_DEB_OUT),
 #      DEB_BUILD_OPTIONS (e.g. nocheck, parallel=N) is passed through.
 # usage: tests/deb/run.sh
 set -eu
@@ -32,26 +33,28 @@ case "$debver" in
        exit 1 ;;
 esac
 
-step "copy the tree to $out/atomkit-$version"
 tree="$out/atomkit-$version"
-rm -rf "$tree"
-mkdir -p "$tree"
-if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # tracked and untracked-but-not-ignored files: exactly what a checkout holds
-    (cd "$src" && git ls-files -z --cached --others --exclude-standard |
-        xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
-        tar --null -T - -cf -) | tar -C "$tree" -xf -
-else
-    (cd "$src" && tar --exclude='./build*' --exclude=./.git -cf - .) | tar -C "$tree" -xf -
-fi
+if [ "${AK_DEB_SKIP_BUILD:-0}" != 1 ]; then
+    step "copy the tree to $out/atomkit-$version"
+    rm -rf "$tree"
+    mkdir -p "$tree"
+    if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        # tracked and untracked-but-not-ignored files: exactly what a checkout holds
+        (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+            xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+            tar --null -T - -cf -) | tar -C "$tree" -xf -
+    else
+        (cd "$src" && tar --exclude='./build*' --exclude=./.git -cf - .) | tar -C "$tree" -xf -
+    fi
 
-step "dpkg-buildpackage -us -uc -b"
-jobs=$(nproc 2>/dev/null || echo 2)
-case "${DEB_BUILD_OPTIONS:-}" in *parallel=*) ;; *) DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-} parallel=$jobs" ;; esac
-export DEB_BUILD_OPTIONS
-(cd "$tree" && dpkg-buildpackage -us -uc -b) > "$out/build.log" 2>&1 || {
-    tail -n 80 "$out/build.log"; echo "dpkg-buildpackage failed: $out/build.log" >&2; exit 1; }
-grep -E "dpkg-gensymbols|^[0-9]+% tests passed|tests failed" "$out/build.log" || true
+    step "dpkg-buildpackage -us -uc -b"
+    jobs=$(nproc 2>/dev/null || echo 2)
+    case "${DEB_BUILD_OPTIONS:-}" in *parallel=*) ;; *) DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-} parallel=$jobs" ;; esac
+    export DEB_BUILD_OPTIONS
+    (cd "$tree" && dpkg-buildpackage -us -uc -b) > "$out/build.log" 2>&1 || {
+        tail -n 80 "$out/build.log"; echo "dpkg-buildpackage failed: $out/build.log" >&2; exit 1; }
+    grep -E "dpkg-gensymbols|^[0-9]+% tests passed|tests failed" "$out/build.log" || true
+fi
 changes=$(ls "$out"/atomkit_*.changes)
 lib=$(ls "$out"/libatomkit0_*.deb)
 dev=$(ls "$out"/libatomkit-dev_*.deb)
@@ -60,13 +63,15 @@ step "lintian"
 lintian --fail-on error --display-level '>=warning' "$changes"
 
 step "package contents and dependencies"
+dpkg-deb -c "$dev" > "$out/dev.contents"
+dpkg-deb -c "$lib" > "$out/lib.contents"
 for f in usr/include/atomkit.h usr/include/atomkit/bits/stdatomic.h usr/include/atomkit/version.h \
          libatomkit.a libatomkit.so pkgconfig/atomkit.pc cmake/atomkit/atomkitConfig.cmake \
          cmake/atomkit/atomkitTargets.cmake usr/share/doc/libatomkit-dev/README.md \
          usr/share/doc/libatomkit-dev/examples/consumer.cpp; do
-    dpkg-deb -c "$dev" | grep -q "$f" || { echo "libatomkit-dev lacks $f" >&2; exit 1; }
+    grep -q "$f" "$out/dev.contents" || { echo "libatomkit-dev lacks $f" >&2; exit 1; }
 done
-dpkg-deb -c "$lib" | grep -q 'libatomkit\.so\.0$' || { echo "libatomkit0 lacks libatomkit.so.0" >&2; exit 1; }
+grep -q 'libatomkit\.so\.0 ->' "$out/lib.contents" || { echo "libatomkit0 lacks libatomkit.so.0" >&2; exit 1; }
 depends=$(dpkg-deb -f "$lib" Depends)
 echo "libatomkit0 Depends: $depends"
 rest=$(echo "$depends" | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -v -e '^libc6$' -e '^libhiredis' || true)
@@ -101,6 +106,6 @@ else
     echo "pkg-config --libs atomkit: $(pkg-config --libs atomkit)"
     sh "$src/tests/install/consumers.sh" "$src/tests/install" "$work" "$cc" "$cxx" cmake pkg-config
 fi
-rm -rf "$tree"
+rm -rf "$tree" "$out/libroot" "$out/root"
 step "passed: packages in $out"
 ls -1 "$out"/*.deb
