@@ -61,17 +61,20 @@ HEADER = r'''/* atomkit/atomic.h — typed atomics (Go's sync/atomic for C11). H
  * are: ak_T_is_lock_free() tells) and none allocates.
  *
  * Generic front (C11 _Generic): ak_load, ak_store, ak_swap, ak_cas, ak_add,
- * ak_sub, ak_and, ak_or, ak_xor.
+ * ak_sub, ak_and, ak_or, ak_xor. In C++ they are overloads with the same
+ * names (a pointer to any other type has no overload: a compile error).
  *
  * Typed pointer (Go atomic.Pointer[T]): AK_POINTER(T), ak_pointer_load/store/
  * swap/cas (+ _explicit). Storing a pointer of another type does not compile.
+ * In C++ AK_POINTER(T) is a template with the same layout and the calls are
+ * function templates with the same names.
  * A raw pointer gives no lifetime guarantee: to free what you swapped out, use
  * <atomkit/smr.h> (ak_pointer_replace).
  */
 #ifndef ATOMKIT_ATOMIC_H
 #define ATOMKIT_ATOMIC_H
 
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +95,15 @@ static inline void ak_cpu_relax(void)
     atomic_signal_fence(memory_order_seq_cst);
 #endif
 }
+
+/* Whether an atomic object is lock-free. C++: the compile-time answer first,
+ * so clang++ with libstdc++ needs no libatomic for the common case. */
+#ifdef __cplusplus
+#define AK__LOCK_FREE(obj) \
+    (std::remove_reference<decltype(obj)>::type::is_always_lock_free || atomic_is_lock_free(&(obj)))
+#else
+#define AK__LOCK_FREE(obj) atomic_is_lock_free(&(obj))
+#endif
 
 /* The order a read that may not write uses: the release part dropped. */
 static inline memory_order ak__read_order(memory_order mo)
@@ -115,6 +127,7 @@ static inline void ak__backoff(unsigned *round)
 FOOTER = r'''
 /* ---- Generic front --------------------------------------------------- */
 
+#ifndef __cplusplus
 #define AK__GENERIC_RW(op, a) _Generic((a), \
     ak_int32 *: ak_int32_##op, ak_int64 *: ak_int64_##op, \
     ak_uint32 *: ak_uint32_##op, ak_uint64 *: ak_uint64_##op, \
@@ -140,6 +153,11 @@ FOOTER = r'''
 #define ak_and(a, m) AK__GENERIC_INT(and, a)(a, m)
 #define ak_or(a, m) AK__GENERIC_INT(or, a)(a, m)
 #define ak_xor(a, m) AK__GENERIC_INT(xor, a)(a, m)
+#else /* C++: the same names as overloads, generated from the same table */
+extern "C++" {
+@CXX_GENERIC@
+} /* extern "C++" */
+#endif
 
 /* ---- Typed pointer (Go atomic.Pointer[T]) ------------------------------
  *
@@ -155,21 +173,34 @@ FOOTER = r'''
  * NULL ((void *)0) is accepted. AK_POINTER(void) is not supported (use
  * ak_uintptr). A const-qualified T accepts only pointers to const T.
  */
-#define AK_POINTER(T) union { T *ak__tag; void *_Atomic ak__p; }
+#ifndef __cplusplus
+#define AK_POINTER(T) union { T *ak__tag; _Atomic(void *) ak__p; }
+#else
+/* C++: one atomic void * (the union's size, alignment and bytes); T rides in
+ * the template. The constructor takes a T * (or nullptr/NULL/0), so
+ * `= {0}`, AK_POINTER_INIT(ptr) and the zero value work as in C. */
+extern "C++" template <class T> struct ak__pointer {
+    _Atomic(void *) ak__p;
+    constexpr ak__pointer(T *v = nullptr) noexcept
+        : ak__p(const_cast<void *>(static_cast<const volatile void *>(v))) {}
+};
+#define AK_POINTER(T) ak__pointer<T>
+#endif
 #define AK_POINTER_INIT(v) { (v) }
 
-#define AK__PTR_T(pp) __typeof__((pp)->ak__tag)
-#define AK__PTR_CHECK(pp, v) _Generic((v), AK__PTR_T(pp): (v), void *: (v))
-
-static inline void *ak__ptr_swap(void *_Atomic *p, void *v, memory_order mo)
+static inline void *ak__ptr_swap(_Atomic(void *) *p, void *v, memory_order mo)
 {
     return atomic_exchange_explicit(p, v, mo);
 }
 
-static inline bool ak__ptr_cas(void *_Atomic *p, void *old, void *v, memory_order mo)
+static inline bool ak__ptr_cas(_Atomic(void *) *p, void *old, void *v, memory_order mo)
 {
     return atomic_compare_exchange_strong_explicit(p, &old, v, mo, ak__read_order(mo));
 }
+
+#ifndef __cplusplus
+#define AK__PTR_T(pp) __typeof__((pp)->ak__tag)
+#define AK__PTR_CHECK(pp, v) _Generic((v), AK__PTR_T(pp): (v), void *: (v))
 
 /* ak_pointer_load(pp) -> T*. Ordering: seq_cst (_explicit: given). */
 #define ak_pointer_load_explicit(pp, mo) \
@@ -188,6 +219,60 @@ static inline bool ak__ptr_cas(void *_Atomic *p, void *old, void *v, memory_orde
 #define ak_pointer_cas_explicit(pp, o, n, mo) \
     ak__ptr_cas(&(pp)->ak__p, (void *)AK__PTR_CHECK(pp, o), (void *)AK__PTR_CHECK(pp, n), (mo))
 #define ak_pointer_cas(pp, o, n) ak_pointer_cas_explicit(pp, o, n, memory_order_seq_cst)
+#else /* C++: function templates with the same names, returns and orders. T is
+       * deduced from pp alone; v must convert to T * (nullptr, NULL and 0 do;
+       * a pointer to another type, or a void *, does not compile). */
+extern "C++" {
+template <class T> struct ak__ptr_arg { typedef T *type; };
+template <class T> inline void *ak__ptr_void(T *v)
+{
+    return const_cast<void *>(static_cast<const volatile void *>(v));
+}
+/* ak_pointer_load(pp) -> T*. Ordering: seq_cst (_explicit: given). */
+template <class T> inline T *ak_pointer_load_explicit(const ak__pointer<T> *pp, memory_order mo)
+{
+    return static_cast<T *>(atomic_load_explicit(&pp->ak__p, mo));
+}
+template <class T> inline T *ak_pointer_load(const ak__pointer<T> *pp)
+{
+    return ak_pointer_load_explicit(pp, memory_order_seq_cst);
+}
+/* ak_pointer_store(pp, v). v must be a T* (or null). Ordering: seq_cst. */
+template <class T>
+inline void ak_pointer_store_explicit(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v, memory_order mo)
+{
+    atomic_store_explicit(&pp->ak__p, ak__ptr_void(v), mo);
+}
+template <class T> inline void ak_pointer_store(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v)
+{
+    ak_pointer_store_explicit(pp, v, memory_order_seq_cst);
+}
+/* ak_pointer_swap(pp, v) -> old T*. Ordering: seq_cst. */
+template <class T>
+inline T *ak_pointer_swap_explicit(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v, memory_order mo)
+{
+    return static_cast<T *>(ak__ptr_swap(&pp->ak__p, ak__ptr_void(v), mo));
+}
+template <class T> inline T *ak_pointer_swap(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v)
+{
+    return ak_pointer_swap_explicit(pp, v, memory_order_seq_cst);
+}
+/* ak_pointer_cas(pp, old, new) -> bool (true if swapped). Ordering: seq_cst;
+ * on failure the read uses the order with its release part dropped. */
+template <class T>
+inline bool ak_pointer_cas_explicit(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type o,
+                                    typename ak__ptr_arg<T>::type n, memory_order mo)
+{
+    return ak__ptr_cas(&pp->ak__p, ak__ptr_void(o), ak__ptr_void(n), mo);
+}
+template <class T>
+inline bool ak_pointer_cas(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type o,
+                           typename ak__ptr_arg<T>::type n)
+{
+    return ak_pointer_cas_explicit(pp, o, n, memory_order_seq_cst);
+}
+} /* extern "C++" */
+#endif
 
 #endif /* ATOMKIT_ATOMIC_H */
 '''
@@ -203,13 +288,13 @@ def gen_type(name, t, ut, signed):
     w = o.append
     w(f"/* ==== {T}: {t} ==================================================== */\n")
     align = "_Alignas(8) " if t in ("int64_t", "uint64_t") else ""
-    w(f"typedef struct {T} {{ {align}_Atomic {t} ak__v; }} {T};")
+    w(f"typedef struct {T} {{ {align}_Atomic({t}) ak__v; }} {T};")
     w(f"#define AK_{up}_INIT(val) {{ (val) }}")
     if align:
         w(f"_Static_assert(_Alignof({T}) == 8, \"{T} must be 8-byte aligned on every target\");")
     w("")
     w(f"/* {T}_is_lock_free: true if operations on {T} are lock-free on this target. */")
-    w(f"static inline bool {T}_is_lock_free(const {T} *a) {{ return atomic_is_lock_free(&a->ak__v); }}\n")
+    w(f"static inline bool {T}_is_lock_free(const {T} *a) {{ return AK__LOCK_FREE(a->ak__v); }}\n")
 
     def fn(doc, ret, nm, params, body, args):
         # seq_cst form + explicit form
@@ -279,7 +364,7 @@ def gen_bool():
     o = []
     w = o.append
     w("/* ==== ak_bool ======================================================= */\n")
-    w("typedef struct ak_bool { _Atomic bool ak__v; } ak_bool;")
+    w("typedef struct ak_bool { _Atomic(bool) ak__v; } ak_bool;")
     w("#define AK_BOOL_INIT(val) { (val) }\n")
     T = "ak_bool"
     for nm, doc, ret, params, body, args in (
@@ -310,6 +395,7 @@ def gen_checks():
  * compile error. The functions themselves stay addressable (&ak_int64_add or
  * (ak_int64_add) bypass the macro), and the macro costs nothing at run time.
  */
+#ifndef __cplusplus /* C++ never converts between these pointer types */
 #define AK__EXPECT(T, a) _Generic((a), T *: (a))
 #define AK__EXPECT_RO(T, a) _Generic((a), T *: (a), const T *: (a))
 """]
@@ -320,7 +406,23 @@ def gen_checks():
             params = ", ".join(["a"] + rest + extra)
             call = ", ".join([f"{chk}({T}, a)"] + [f"({x})" for x in rest + extra])
             o.append(f"#define {T}_{nm}{form}({params}) {T}_{nm}{form}({call})")
+    o.append("#endif /* !__cplusplus */")
     return "\n".join(o) + "\n"
+
+
+def gen_cxx_generic():
+    """C++ twins of the _Generic front: one overload per (operation, type)."""
+    o = []
+    all_types = [(f"ak_{n}", t, True) for n, t, _, _ in TYPES] + [("ak_bool", "bool", False)]
+    for T, t, is_int in all_types:
+        o.append(f"static inline {t} ak_load(const {T} *a) {{ return {T}_load(a); }}")
+        o.append(f"static inline void ak_store({T} *a, {t} v) {{ {T}_store(a, v); }}")
+        o.append(f"static inline {t} ak_swap({T} *a, {t} v) {{ return {T}_swap(a, v); }}")
+        o.append(f"static inline bool ak_cas({T} *a, {t} o, {t} n) {{ return {T}_cas(a, o, n); }}")
+        if is_int:
+            for nm, _, _, _ in RMW:
+                o.append(f"static inline {t} ak_{nm}({T} *a, {t} d) {{ return {T}_{nm}(a, d); }}")
+    return "\n".join(o)
 
 
 def main():
@@ -329,7 +431,7 @@ def main():
         out.append(gen_type(*ty))
     out.append(gen_bool())
     out.append(gen_checks())
-    out.append(FOOTER)
+    out.append(FOOTER.replace("@CXX_GENERIC@", gen_cxx_generic()))
     print("".join(out), end="")
 
 

@@ -33,17 +33,20 @@
  * are: ak_T_is_lock_free() tells) and none allocates.
  *
  * Generic front (C11 _Generic): ak_load, ak_store, ak_swap, ak_cas, ak_add,
- * ak_sub, ak_and, ak_or, ak_xor.
+ * ak_sub, ak_and, ak_or, ak_xor. In C++ they are overloads with the same
+ * names (a pointer to any other type has no overload: a compile error).
  *
  * Typed pointer (Go atomic.Pointer[T]): AK_POINTER(T), ak_pointer_load/store/
  * swap/cas (+ _explicit). Storing a pointer of another type does not compile.
+ * In C++ AK_POINTER(T) is a template with the same layout and the calls are
+ * function templates with the same names.
  * A raw pointer gives no lifetime guarantee: to free what you swapped out, use
  * <atomkit/smr.h> (ak_pointer_replace).
  */
 #ifndef ATOMKIT_ATOMIC_H
 #define ATOMKIT_ATOMIC_H
 
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +68,15 @@ static inline void ak_cpu_relax(void)
 #endif
 }
 
+/* Whether an atomic object is lock-free. C++: the compile-time answer first,
+ * so clang++ with libstdc++ needs no libatomic for the common case. */
+#ifdef __cplusplus
+#define AK__LOCK_FREE(obj) \
+    (std::remove_reference<decltype(obj)>::type::is_always_lock_free || atomic_is_lock_free(&(obj)))
+#else
+#define AK__LOCK_FREE(obj) atomic_is_lock_free(&(obj))
+#endif
+
 /* The order a read that may not write uses: the release part dropped. */
 static inline memory_order ak__read_order(memory_order mo)
 {
@@ -84,11 +96,11 @@ static inline void ak__backoff(unsigned *round)
 
 /* ==== ak_int32: int32_t ==================================================== */
 
-typedef struct ak_int32 { _Atomic int32_t ak__v; } ak_int32;
+typedef struct ak_int32 { _Atomic(int32_t) ak__v; } ak_int32;
 #define AK_INT32_INIT(val) { (val) }
 
 /* ak_int32_is_lock_free: true if operations on ak_int32 are lock-free on this target. */
-static inline bool ak_int32_is_lock_free(const ak_int32 *a) { return atomic_is_lock_free(&a->ak__v); }
+static inline bool ak_int32_is_lock_free(const ak_int32 *a) { return AK__LOCK_FREE(a->ak__v); }
 
 /* ak_int32_load: atomic load. Returns the value. Ordering: seq_cst (ak_int32_load_explicit: the given order). */
 static inline int32_t ak_int32_load_explicit(const ak_int32 *a, memory_order mo)
@@ -237,12 +249,12 @@ static inline bool ak_int32_update(ak_int32 *a, bool (*fn)(int32_t cur, int32_t 
 
 /* ==== ak_int64: int64_t ==================================================== */
 
-typedef struct ak_int64 { _Alignas(8) _Atomic int64_t ak__v; } ak_int64;
+typedef struct ak_int64 { _Alignas(8) _Atomic(int64_t) ak__v; } ak_int64;
 #define AK_INT64_INIT(val) { (val) }
 _Static_assert(_Alignof(ak_int64) == 8, "ak_int64 must be 8-byte aligned on every target");
 
 /* ak_int64_is_lock_free: true if operations on ak_int64 are lock-free on this target. */
-static inline bool ak_int64_is_lock_free(const ak_int64 *a) { return atomic_is_lock_free(&a->ak__v); }
+static inline bool ak_int64_is_lock_free(const ak_int64 *a) { return AK__LOCK_FREE(a->ak__v); }
 
 /* ak_int64_load: atomic load. Returns the value. Ordering: seq_cst (ak_int64_load_explicit: the given order). */
 static inline int64_t ak_int64_load_explicit(const ak_int64 *a, memory_order mo)
@@ -391,11 +403,11 @@ static inline bool ak_int64_update(ak_int64 *a, bool (*fn)(int64_t cur, int64_t 
 
 /* ==== ak_uint32: uint32_t ==================================================== */
 
-typedef struct ak_uint32 { _Atomic uint32_t ak__v; } ak_uint32;
+typedef struct ak_uint32 { _Atomic(uint32_t) ak__v; } ak_uint32;
 #define AK_UINT32_INIT(val) { (val) }
 
 /* ak_uint32_is_lock_free: true if operations on ak_uint32 are lock-free on this target. */
-static inline bool ak_uint32_is_lock_free(const ak_uint32 *a) { return atomic_is_lock_free(&a->ak__v); }
+static inline bool ak_uint32_is_lock_free(const ak_uint32 *a) { return AK__LOCK_FREE(a->ak__v); }
 
 /* ak_uint32_load: atomic load. Returns the value. Ordering: seq_cst (ak_uint32_load_explicit: the given order). */
 static inline uint32_t ak_uint32_load_explicit(const ak_uint32 *a, memory_order mo)
@@ -544,12 +556,12 @@ static inline bool ak_uint32_update(ak_uint32 *a, bool (*fn)(uint32_t cur, uint3
 
 /* ==== ak_uint64: uint64_t ==================================================== */
 
-typedef struct ak_uint64 { _Alignas(8) _Atomic uint64_t ak__v; } ak_uint64;
+typedef struct ak_uint64 { _Alignas(8) _Atomic(uint64_t) ak__v; } ak_uint64;
 #define AK_UINT64_INIT(val) { (val) }
 _Static_assert(_Alignof(ak_uint64) == 8, "ak_uint64 must be 8-byte aligned on every target");
 
 /* ak_uint64_is_lock_free: true if operations on ak_uint64 are lock-free on this target. */
-static inline bool ak_uint64_is_lock_free(const ak_uint64 *a) { return atomic_is_lock_free(&a->ak__v); }
+static inline bool ak_uint64_is_lock_free(const ak_uint64 *a) { return AK__LOCK_FREE(a->ak__v); }
 
 /* ak_uint64_load: atomic load. Returns the value. Ordering: seq_cst (ak_uint64_load_explicit: the given order). */
 static inline uint64_t ak_uint64_load_explicit(const ak_uint64 *a, memory_order mo)
@@ -698,11 +710,11 @@ static inline bool ak_uint64_update(ak_uint64 *a, bool (*fn)(uint64_t cur, uint6
 
 /* ==== ak_uintptr: uintptr_t ==================================================== */
 
-typedef struct ak_uintptr { _Atomic uintptr_t ak__v; } ak_uintptr;
+typedef struct ak_uintptr { _Atomic(uintptr_t) ak__v; } ak_uintptr;
 #define AK_UINTPTR_INIT(val) { (val) }
 
 /* ak_uintptr_is_lock_free: true if operations on ak_uintptr are lock-free on this target. */
-static inline bool ak_uintptr_is_lock_free(const ak_uintptr *a) { return atomic_is_lock_free(&a->ak__v); }
+static inline bool ak_uintptr_is_lock_free(const ak_uintptr *a) { return AK__LOCK_FREE(a->ak__v); }
 
 /* ak_uintptr_load: atomic load. Returns the value. Ordering: seq_cst (ak_uintptr_load_explicit: the given order). */
 static inline uintptr_t ak_uintptr_load_explicit(const ak_uintptr *a, memory_order mo)
@@ -851,7 +863,7 @@ static inline bool ak_uintptr_update(ak_uintptr *a, bool (*fn)(uintptr_t cur, ui
 
 /* ==== ak_bool ======================================================= */
 
-typedef struct ak_bool { _Atomic bool ak__v; } ak_bool;
+typedef struct ak_bool { _Atomic(bool) ak__v; } ak_bool;
 #define AK_BOOL_INIT(val) { (val) }
 
 /* ak_bool_load: atomic load. Returns the value. Ordering: seq_cst (ak_bool_load_explicit: the given order). */
@@ -902,6 +914,7 @@ static inline bool ak_bool_cas(ak_bool *a, bool old, bool new_)
  * compile error. The functions themselves stay addressable (&ak_int64_add or
  * (ak_int64_add) bypass the macro), and the macro costs nothing at run time.
  */
+#ifndef __cplusplus /* C++ never converts between these pointer types */
 #define AK__EXPECT(T, a) _Generic((a), T *: (a))
 #define AK__EXPECT_RO(T, a) _Generic((a), T *: (a), const T *: (a))
 
@@ -1033,9 +1046,11 @@ static inline bool ak_bool_cas(ak_bool *a, bool old, bool new_)
 #define ak_bool_swap_explicit(a, v, mo) ak_bool_swap_explicit(AK__EXPECT(ak_bool, a), (v), (mo))
 #define ak_bool_cas(a, old, new_) ak_bool_cas(AK__EXPECT(ak_bool, a), (old), (new_))
 #define ak_bool_cas_explicit(a, old, new_, mo) ak_bool_cas_explicit(AK__EXPECT(ak_bool, a), (old), (new_), (mo))
+#endif /* !__cplusplus */
 
 /* ---- Generic front --------------------------------------------------- */
 
+#ifndef __cplusplus
 #define AK__GENERIC_RW(op, a) _Generic((a), \
     ak_int32 *: ak_int32_##op, ak_int64 *: ak_int64_##op, \
     ak_uint32 *: ak_uint32_##op, ak_uint64 *: ak_uint64_##op, \
@@ -1061,6 +1076,59 @@ static inline bool ak_bool_cas(ak_bool *a, bool old, bool new_)
 #define ak_and(a, m) AK__GENERIC_INT(and, a)(a, m)
 #define ak_or(a, m) AK__GENERIC_INT(or, a)(a, m)
 #define ak_xor(a, m) AK__GENERIC_INT(xor, a)(a, m)
+#else /* C++: the same names as overloads, generated from the same table */
+extern "C++" {
+static inline int32_t ak_load(const ak_int32 *a) { return ak_int32_load(a); }
+static inline void ak_store(ak_int32 *a, int32_t v) { ak_int32_store(a, v); }
+static inline int32_t ak_swap(ak_int32 *a, int32_t v) { return ak_int32_swap(a, v); }
+static inline bool ak_cas(ak_int32 *a, int32_t o, int32_t n) { return ak_int32_cas(a, o, n); }
+static inline int32_t ak_add(ak_int32 *a, int32_t d) { return ak_int32_add(a, d); }
+static inline int32_t ak_sub(ak_int32 *a, int32_t d) { return ak_int32_sub(a, d); }
+static inline int32_t ak_and(ak_int32 *a, int32_t d) { return ak_int32_and(a, d); }
+static inline int32_t ak_or(ak_int32 *a, int32_t d) { return ak_int32_or(a, d); }
+static inline int32_t ak_xor(ak_int32 *a, int32_t d) { return ak_int32_xor(a, d); }
+static inline int64_t ak_load(const ak_int64 *a) { return ak_int64_load(a); }
+static inline void ak_store(ak_int64 *a, int64_t v) { ak_int64_store(a, v); }
+static inline int64_t ak_swap(ak_int64 *a, int64_t v) { return ak_int64_swap(a, v); }
+static inline bool ak_cas(ak_int64 *a, int64_t o, int64_t n) { return ak_int64_cas(a, o, n); }
+static inline int64_t ak_add(ak_int64 *a, int64_t d) { return ak_int64_add(a, d); }
+static inline int64_t ak_sub(ak_int64 *a, int64_t d) { return ak_int64_sub(a, d); }
+static inline int64_t ak_and(ak_int64 *a, int64_t d) { return ak_int64_and(a, d); }
+static inline int64_t ak_or(ak_int64 *a, int64_t d) { return ak_int64_or(a, d); }
+static inline int64_t ak_xor(ak_int64 *a, int64_t d) { return ak_int64_xor(a, d); }
+static inline uint32_t ak_load(const ak_uint32 *a) { return ak_uint32_load(a); }
+static inline void ak_store(ak_uint32 *a, uint32_t v) { ak_uint32_store(a, v); }
+static inline uint32_t ak_swap(ak_uint32 *a, uint32_t v) { return ak_uint32_swap(a, v); }
+static inline bool ak_cas(ak_uint32 *a, uint32_t o, uint32_t n) { return ak_uint32_cas(a, o, n); }
+static inline uint32_t ak_add(ak_uint32 *a, uint32_t d) { return ak_uint32_add(a, d); }
+static inline uint32_t ak_sub(ak_uint32 *a, uint32_t d) { return ak_uint32_sub(a, d); }
+static inline uint32_t ak_and(ak_uint32 *a, uint32_t d) { return ak_uint32_and(a, d); }
+static inline uint32_t ak_or(ak_uint32 *a, uint32_t d) { return ak_uint32_or(a, d); }
+static inline uint32_t ak_xor(ak_uint32 *a, uint32_t d) { return ak_uint32_xor(a, d); }
+static inline uint64_t ak_load(const ak_uint64 *a) { return ak_uint64_load(a); }
+static inline void ak_store(ak_uint64 *a, uint64_t v) { ak_uint64_store(a, v); }
+static inline uint64_t ak_swap(ak_uint64 *a, uint64_t v) { return ak_uint64_swap(a, v); }
+static inline bool ak_cas(ak_uint64 *a, uint64_t o, uint64_t n) { return ak_uint64_cas(a, o, n); }
+static inline uint64_t ak_add(ak_uint64 *a, uint64_t d) { return ak_uint64_add(a, d); }
+static inline uint64_t ak_sub(ak_uint64 *a, uint64_t d) { return ak_uint64_sub(a, d); }
+static inline uint64_t ak_and(ak_uint64 *a, uint64_t d) { return ak_uint64_and(a, d); }
+static inline uint64_t ak_or(ak_uint64 *a, uint64_t d) { return ak_uint64_or(a, d); }
+static inline uint64_t ak_xor(ak_uint64 *a, uint64_t d) { return ak_uint64_xor(a, d); }
+static inline uintptr_t ak_load(const ak_uintptr *a) { return ak_uintptr_load(a); }
+static inline void ak_store(ak_uintptr *a, uintptr_t v) { ak_uintptr_store(a, v); }
+static inline uintptr_t ak_swap(ak_uintptr *a, uintptr_t v) { return ak_uintptr_swap(a, v); }
+static inline bool ak_cas(ak_uintptr *a, uintptr_t o, uintptr_t n) { return ak_uintptr_cas(a, o, n); }
+static inline uintptr_t ak_add(ak_uintptr *a, uintptr_t d) { return ak_uintptr_add(a, d); }
+static inline uintptr_t ak_sub(ak_uintptr *a, uintptr_t d) { return ak_uintptr_sub(a, d); }
+static inline uintptr_t ak_and(ak_uintptr *a, uintptr_t d) { return ak_uintptr_and(a, d); }
+static inline uintptr_t ak_or(ak_uintptr *a, uintptr_t d) { return ak_uintptr_or(a, d); }
+static inline uintptr_t ak_xor(ak_uintptr *a, uintptr_t d) { return ak_uintptr_xor(a, d); }
+static inline bool ak_load(const ak_bool *a) { return ak_bool_load(a); }
+static inline void ak_store(ak_bool *a, bool v) { ak_bool_store(a, v); }
+static inline bool ak_swap(ak_bool *a, bool v) { return ak_bool_swap(a, v); }
+static inline bool ak_cas(ak_bool *a, bool o, bool n) { return ak_bool_cas(a, o, n); }
+} /* extern "C++" */
+#endif
 
 /* ---- Typed pointer (Go atomic.Pointer[T]) ------------------------------
  *
@@ -1076,21 +1144,34 @@ static inline bool ak_bool_cas(ak_bool *a, bool old, bool new_)
  * NULL ((void *)0) is accepted. AK_POINTER(void) is not supported (use
  * ak_uintptr). A const-qualified T accepts only pointers to const T.
  */
-#define AK_POINTER(T) union { T *ak__tag; void *_Atomic ak__p; }
+#ifndef __cplusplus
+#define AK_POINTER(T) union { T *ak__tag; _Atomic(void *) ak__p; }
+#else
+/* C++: one atomic void * (the union's size, alignment and bytes); T rides in
+ * the template. The constructor takes a T * (or nullptr/NULL/0), so
+ * `= {0}`, AK_POINTER_INIT(ptr) and the zero value work as in C. */
+extern "C++" template <class T> struct ak__pointer {
+    _Atomic(void *) ak__p;
+    constexpr ak__pointer(T *v = nullptr) noexcept
+        : ak__p(const_cast<void *>(static_cast<const volatile void *>(v))) {}
+};
+#define AK_POINTER(T) ak__pointer<T>
+#endif
 #define AK_POINTER_INIT(v) { (v) }
 
-#define AK__PTR_T(pp) __typeof__((pp)->ak__tag)
-#define AK__PTR_CHECK(pp, v) _Generic((v), AK__PTR_T(pp): (v), void *: (v))
-
-static inline void *ak__ptr_swap(void *_Atomic *p, void *v, memory_order mo)
+static inline void *ak__ptr_swap(_Atomic(void *) *p, void *v, memory_order mo)
 {
     return atomic_exchange_explicit(p, v, mo);
 }
 
-static inline bool ak__ptr_cas(void *_Atomic *p, void *old, void *v, memory_order mo)
+static inline bool ak__ptr_cas(_Atomic(void *) *p, void *old, void *v, memory_order mo)
 {
     return atomic_compare_exchange_strong_explicit(p, &old, v, mo, ak__read_order(mo));
 }
+
+#ifndef __cplusplus
+#define AK__PTR_T(pp) __typeof__((pp)->ak__tag)
+#define AK__PTR_CHECK(pp, v) _Generic((v), AK__PTR_T(pp): (v), void *: (v))
 
 /* ak_pointer_load(pp) -> T*. Ordering: seq_cst (_explicit: given). */
 #define ak_pointer_load_explicit(pp, mo) \
@@ -1109,5 +1190,59 @@ static inline bool ak__ptr_cas(void *_Atomic *p, void *old, void *v, memory_orde
 #define ak_pointer_cas_explicit(pp, o, n, mo) \
     ak__ptr_cas(&(pp)->ak__p, (void *)AK__PTR_CHECK(pp, o), (void *)AK__PTR_CHECK(pp, n), (mo))
 #define ak_pointer_cas(pp, o, n) ak_pointer_cas_explicit(pp, o, n, memory_order_seq_cst)
+#else /* C++: function templates with the same names, returns and orders. T is
+       * deduced from pp alone; v must convert to T * (nullptr, NULL and 0 do;
+       * a pointer to another type, or a void *, does not compile). */
+extern "C++" {
+template <class T> struct ak__ptr_arg { typedef T *type; };
+template <class T> inline void *ak__ptr_void(T *v)
+{
+    return const_cast<void *>(static_cast<const volatile void *>(v));
+}
+/* ak_pointer_load(pp) -> T*. Ordering: seq_cst (_explicit: given). */
+template <class T> inline T *ak_pointer_load_explicit(const ak__pointer<T> *pp, memory_order mo)
+{
+    return static_cast<T *>(atomic_load_explicit(&pp->ak__p, mo));
+}
+template <class T> inline T *ak_pointer_load(const ak__pointer<T> *pp)
+{
+    return ak_pointer_load_explicit(pp, memory_order_seq_cst);
+}
+/* ak_pointer_store(pp, v). v must be a T* (or null). Ordering: seq_cst. */
+template <class T>
+inline void ak_pointer_store_explicit(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v, memory_order mo)
+{
+    atomic_store_explicit(&pp->ak__p, ak__ptr_void(v), mo);
+}
+template <class T> inline void ak_pointer_store(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v)
+{
+    ak_pointer_store_explicit(pp, v, memory_order_seq_cst);
+}
+/* ak_pointer_swap(pp, v) -> old T*. Ordering: seq_cst. */
+template <class T>
+inline T *ak_pointer_swap_explicit(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v, memory_order mo)
+{
+    return static_cast<T *>(ak__ptr_swap(&pp->ak__p, ak__ptr_void(v), mo));
+}
+template <class T> inline T *ak_pointer_swap(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type v)
+{
+    return ak_pointer_swap_explicit(pp, v, memory_order_seq_cst);
+}
+/* ak_pointer_cas(pp, old, new) -> bool (true if swapped). Ordering: seq_cst;
+ * on failure the read uses the order with its release part dropped. */
+template <class T>
+inline bool ak_pointer_cas_explicit(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type o,
+                                    typename ak__ptr_arg<T>::type n, memory_order mo)
+{
+    return ak__ptr_cas(&pp->ak__p, ak__ptr_void(o), ak__ptr_void(n), mo);
+}
+template <class T>
+inline bool ak_pointer_cas(ak__pointer<T> *pp, typename ak__ptr_arg<T>::type o,
+                           typename ak__ptr_arg<T>::type n)
+{
+    return ak_pointer_cas_explicit(pp, o, n, memory_order_seq_cst);
+}
+} /* extern "C++" */
+#endif
 
 #endif /* ATOMKIT_ATOMIC_H */

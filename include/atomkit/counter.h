@@ -45,7 +45,7 @@
 #ifndef ATOMKIT_COUNTER_H
 #define ATOMKIT_COUNTER_H
 
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -60,20 +60,24 @@ extern "C" {
 #define AK_COUNTER_MAX_STRIPES (1u << AK_COUNTER_LEVELS)
 
 typedef struct ak__counter_cell {
-    _Alignas(AK_COUNTER_CELL_SIZE) _Atomic uint64_t v;
-    _Atomic uint32_t owner; /* probe of the last thread that claimed the cell (a hint) */
+    _Alignas(AK_COUNTER_CELL_SIZE) _Atomic(uint64_t) v;
+    _Atomic(uint32_t) owner; /* probe of the last thread that claimed the cell (a hint) */
 } ak__counter_cell;
 
 typedef struct ak_counter {
-    _Alignas(8) _Atomic uint64_t ak__base;      /* the count before any stripe exists */
-    _Atomic uint32_t ak__base_owner;           /* as ak__counter_cell.owner, for base */
-    _Atomic unsigned ak__stripes;              /* 0 (base only) or a power of two >= 2 */
-    ak__counter_cell *_Atomic ak__seg[AK_COUNTER_LEVELS];
+    _Alignas(8) _Atomic(uint64_t) ak__base;      /* the count before any stripe exists */
+    _Atomic(uint32_t) ak__base_owner;           /* as ak__counter_cell.owner, for base */
+    _Atomic(unsigned) ak__stripes;              /* 0 (base only) or a power of two >= 2 */
+    _Atomic(ak__counter_cell *) ak__seg[AK_COUNTER_LEVELS];
 } ak_counter;
 
 /* AK_COUNTER_INIT: the zero value (sum 0, nothing allocated); `= {0}` or
  * static storage does the same. */
+#ifdef __cplusplus
+#define AK_COUNTER_INIT {} /* g++ -Wextra flags { 0 } in C++ */
+#else
 #define AK_COUNTER_INIT { 0 }
+#endif
 
 /* ---- internals used by the inline fast path ---------------------------- */
 
@@ -82,7 +86,7 @@ extern _Thread_local uint32_t ak__counter_probe;
 uint32_t ak__counter_probe_init(void);
 /* The add when the slot is not (yet) the thread's own: a CAS, whose failure
  * is the contention signal; then ak__counter_add_contended. */
-void ak__counter_add_slow(ak_counter *c, _Atomic uint64_t *slot, _Atomic uint32_t *owner,
+void ak__counter_add_slow(ak_counter *c, _Atomic(uint64_t) *slot, _Atomic(uint32_t) *owner,
                           uint32_t p, uint64_t d);
 /* The add after a failed CAS: grow (or move the thread to another cell at
  * the cap), then fetch_add; never loses the add. Exposed for tests. */
@@ -98,8 +102,8 @@ static inline ak__counter_cell *ak__counter_cell_at(ak_counter *c, unsigned i)
 }
 
 /* The word and owner tag a thread with probe p adds to, given n stripes. */
-static inline _Atomic uint64_t *ak__counter_slot(ak_counter *c, unsigned n, uint32_t p,
-                                                 _Atomic uint32_t **owner)
+static inline _Atomic(uint64_t) *ak__counter_slot(ak_counter *c, unsigned n, uint32_t p,
+                                                 _Atomic(uint32_t) **owner)
 {
     if (n == 0) {
         *owner = &c->ak__base_owner;
@@ -128,8 +132,8 @@ static inline void ak_counter_add(ak_counter *c, int64_t d)
     uint32_t p = ak__counter_probe;
     if (p == 0)
         p = ak__counter_probe_init();
-    _Atomic uint32_t *owner;
-    _Atomic uint64_t *slot = ak__counter_slot(c, n, p, &owner);
+    _Atomic(uint32_t) *owner;
+    _Atomic(uint64_t) *slot = ak__counter_slot(c, n, p, &owner);
     /* The slot is ours if we were the last to claim it (the owner tag lives on
      * the same cache line, so checking it costs no extra miss). Then one
      * uncontended fetch_add. Otherwise the slow path adds by CAS, claims the

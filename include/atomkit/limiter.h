@@ -48,7 +48,7 @@
 
 #include <atomkit/atomic.h>
 #include <atomkit/error.h>
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,17 +66,17 @@ extern "C" {
 typedef struct ak_limiter {
     /* The state: GCRA's TAT, ns since epoch. Alone on its line: admissions
      * write it, nothing else lives there. */
-    _Alignas(64) _Atomic uint64_t ak__tat;
+    _Alignas(64) _Atomic(uint64_t) ak__tat;
     char ak__pad0[64 - sizeof(uint64_t)];
     /* Read-mostly configuration, written only by init and set_rate. gen is
      * even when the parameters are stable, odd while set_rate runs. */
-    _Alignas(64) _Atomic uint64_t ak__gen;
-    _Alignas(8) _Atomic uint64_t ak__interval;  /* T, ns per event, >= 1 */
-    _Alignas(8) _Atomic uint64_t ak__tolerance; /* τ = burst * T */
-    _Alignas(8) _Atomic uint64_t ak__burst;
-    _Alignas(8) _Atomic uint64_t ak__since;     /* reference time of the last rate change */
-    _Alignas(8) _Atomic uint64_t ak__events;    /* as configured (reporting only) */
-    _Alignas(8) _Atomic uint64_t ak__period;
+    _Alignas(64) _Atomic(uint64_t) ak__gen;
+    _Alignas(8) _Atomic(uint64_t) ak__interval;  /* T, ns per event, >= 1 */
+    _Alignas(8) _Atomic(uint64_t) ak__tolerance; /* τ = burst * T */
+    _Alignas(8) _Atomic(uint64_t) ak__burst;
+    _Alignas(8) _Atomic(uint64_t) ak__since;     /* reference time of the last rate change */
+    _Alignas(8) _Atomic(uint64_t) ak__events;    /* as configured (reporting only) */
+    _Alignas(8) _Atomic(uint64_t) ak__period;
     int64_t ak__epoch;              /* absolute clock value of relative 0 */
 } ak_limiter;
 
@@ -317,7 +317,7 @@ int ak_limiter_set_rate_at(ak_limiter *l, uint64_t events, uint64_t period_ns, u
 /* ak_inflight — counts operations in flight; the article's CAS loop made
  * whole. Zero value ready (count 0). Lives fine in MAP_SHARED memory. */
 typedef struct ak_inflight {
-    _Alignas(8) _Atomic int64_t ak__n;
+    _Alignas(8) _Atomic(int64_t) ak__n;
 } ak_inflight;
 #define AK_INFLIGHT_INIT { 0 }
 

@@ -32,7 +32,7 @@
 #ifndef ATOMKIT_RELOAD_H
 #define ATOMKIT_RELOAD_H
 
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,7 +88,7 @@ typedef struct ak_reloader ak_reloader;
 /* The first member of every ak_reloader: lets ak_reloader_get be inline.
  * Private: do not touch. */
 struct ak_reloader_head_ {
-    void *_Atomic cfg_;
+    _Atomic(void *) cfg_;
 };
 
 /* ak_reloader_open — load `path` once and return a reloader serving it.

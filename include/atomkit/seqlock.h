@@ -49,7 +49,7 @@
 
 #include <atomkit/atomic.h>
 #include <atomkit/error.h>
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,20 +97,20 @@ typedef uintptr_t ak__seqword;
  * private. ak__w[0] is the sequence; ak__w[1..] hold T; ak__scratch is the
  * writer's private copy during ak_seqlock_update (and gives the macros T). */
 #define AK_SEQLOCK(T) struct { \
-    _Atomic ak__seqword ak__w[1 + AK__SEQ_NWORDS(sizeof(T))]; \
+    _Atomic(ak__seqword) ak__w[1 + AK__SEQ_NWORDS(sizeof(T))]; \
     __typeof__(T) ak__scratch; \
 }
 
 /* ---- internals ---------------------------------------------------------- */
 
-ak__seqword ak__seqlock_lock_slow(_Atomic ak__seqword *w);
+ak__seqword ak__seqlock_lock_slow(_Atomic(ak__seqword) *w);
 /* Waits a little: pause with exponential backoff for a few rounds, then
  * sched_yield. Out of line, and it does not see the reader's buffer, so a
  * small T read into a local can stay in registers. */
 void ak__seqlock_backoff(unsigned *round);
 
 /* Copies the data words out into `out` (size bytes). */
-static inline void ak__seqlock_load_words(_Atomic ak__seqword *w, size_t size, void *out)
+static inline void ak__seqlock_load_words(_Atomic(ak__seqword) *w, size_t size, void *out)
 {
     unsigned char *o = (unsigned char *)out;
     size_t n = size / AK__SEQ_W, rem = size % AK__SEQ_W, i;
@@ -130,7 +130,7 @@ static inline void ak__seqlock_load_words(_Atomic ak__seqword *w, size_t size, v
 
 /* Stores `in` (size bytes) into the data words. The tail word's spare bytes
  * are zero. */
-static inline void ak__seqlock_store_words(_Atomic ak__seqword *w, size_t size, const void *in)
+static inline void ak__seqlock_store_words(_Atomic(ak__seqword) *w, size_t size, const void *in)
 {
     const unsigned char *s = (const unsigned char *)in;
     size_t n = size / AK__SEQ_W, rem = size % AK__SEQ_W, i;
@@ -148,7 +148,7 @@ static inline void ak__seqlock_store_words(_Atomic ak__seqword *w, size_t size, 
 }
 
 /* One read attempt: true if `out` now holds a consistent copy. */
-static inline bool ak__seqlock_try_read(_Atomic ak__seqword *w, size_t size, void *out)
+static inline bool ak__seqlock_try_read(_Atomic(ak__seqword) *w, size_t size, void *out)
 {
     ak__seqword s0 = atomic_load_explicit(&w[0], memory_order_acquire);
     if (s0 & 1u)
@@ -160,7 +160,7 @@ static inline bool ak__seqlock_try_read(_Atomic ak__seqword *w, size_t size, voi
     return atomic_load_explicit(&w[0], memory_order_relaxed) == s0;
 }
 
-static inline int ak__seqlock_read(_Atomic ak__seqword *w, size_t size, void *out)
+static inline int ak__seqlock_read(_Atomic(ak__seqword) *w, size_t size, void *out)
 {
     if (w == NULL || out == NULL)
         return AK_EINVAL;
@@ -172,7 +172,7 @@ static inline int ak__seqlock_read(_Atomic ak__seqword *w, size_t size, void *ou
 
 /* Takes the writer lock; returns the even sequence seen before (seq is now
  * that + 1). */
-static inline ak__seqword ak__seqlock_lock(_Atomic ak__seqword *w)
+static inline ak__seqword ak__seqlock_lock(_Atomic(ak__seqword) *w)
 {
     ak__seqword s = atomic_load_explicit(&w[0], memory_order_relaxed);
     if ((s & 1u) || !atomic_compare_exchange_weak_explicit(&w[0], &s, s + 1u, memory_order_acquire,
@@ -185,12 +185,12 @@ static inline ak__seqword ak__seqlock_lock(_Atomic ak__seqword *w)
     return s;
 }
 
-static inline void ak__seqlock_unlock(_Atomic ak__seqword *w, ak__seqword next)
+static inline void ak__seqlock_unlock(_Atomic(ak__seqword) *w, ak__seqword next)
 {
     atomic_store_explicit(&w[0], next, memory_order_release);
 }
 
-static inline int ak__seqlock_write(_Atomic ak__seqword *w, size_t size, const void *in)
+static inline int ak__seqlock_write(_Atomic(ak__seqword) *w, size_t size, const void *in)
 {
     if (w == NULL || in == NULL)
         return AK_EINVAL;
@@ -202,7 +202,7 @@ static inline int ak__seqlock_write(_Atomic ak__seqword *w, size_t size, const v
 
 /* update, part 1: locks and copies the value into the scratch T. Returns
  * true when locked, false if cell or fn is NULL (nothing done). */
-static inline bool ak__seqlock_update_begin(_Atomic ak__seqword *w, size_t size,
+static inline bool ak__seqlock_update_begin(_Atomic(ak__seqword) *w, size_t size,
                                             size_t scratch_off, void (*fn)(void))
 {
     if (w == NULL || fn == NULL)
@@ -217,7 +217,7 @@ static inline bool ak__seqlock_update_begin(_Atomic ak__seqword *w, size_t size,
 /* update, part 2: publishes the scratch T if fn returned true, unlocks.
  * fn_result: 1 publish, 0 decline, -1 part 1 did not lock. Returns 1
  * published, 0 declined, AK_EINVAL. */
-static inline int ak__seqlock_update_end(_Atomic ak__seqword *w, size_t size, size_t scratch_off,
+static inline int ak__seqlock_update_end(_Atomic(ak__seqword) *w, size_t size, size_t scratch_off,
                                          int fn_result)
 {
     if (fn_result < 0)
@@ -237,15 +237,33 @@ static inline int ak__seqlock_update_end(_Atomic ak__seqword *w, size_t size, si
 
 /* The cell's words (a pointer to the struct is a pointer to its first member,
  * so a NULL cell gives NULL and is rejected at run time). */
-#define AK__SEQ_WORDS(cell) ((_Atomic ak__seqword *)(void *)(cell))
+#define AK__SEQ_WORDS(cell) ((_Atomic(ak__seqword) *)(void *)(cell))
 #define AK__SEQ_T(cell) __typeof__((cell)->ak__scratch)
 #define AK__SEQ_SIZE(cell) sizeof((cell)->ak__scratch)
 #define AK__SEQ_SCRATCH_OFF(cell) offsetof(__typeof__(*(cell)), ak__scratch)
 /* out must be a T * (or NULL, rejected at run time); in a T * or const T *. */
+#ifndef __cplusplus
 #define AK__SEQ_OUT(cell, p) _Generic((p), AK__SEQ_T(cell) *: (void *)(p), void *: (void *)(p))
 #define AK__SEQ_IN(cell, p) _Generic((p), AK__SEQ_T(cell) *: (const void *)(p), \
     const AK__SEQ_T(cell) *: (const void *)(p), void *: (const void *)(p))
 #define AK__SEQ_FN(cell, fn) _Generic((fn), bool (*)(AK__SEQ_T(cell) *, void *): (fn))
+#else
+/* C++: the same checks as templates with T given explicitly, so only what
+ * converts to T * (nullptr/NULL too; not void *, as C++ never converts it),
+ * const T * and bool (*)(T *, void *) (a capture-less lambda too) compiles. */
+extern "C++" {
+template <class T> inline void *ak__seq_out(T *p)
+{
+    static_assert(std::is_trivially_copyable<T>::value, "AK_SEQLOCK(T) copies T as bytes");
+    return p;
+}
+template <class T> inline const void *ak__seq_in(const T *p) { return p; }
+template <class T> inline bool (*ak__seq_fn(bool (*fn)(T *, void *)))(T *, void *) { return fn; }
+}
+#define AK__SEQ_OUT(cell, p) ak__seq_out<AK__SEQ_T(cell)>(p)
+#define AK__SEQ_IN(cell, p) ak__seq_in<AK__SEQ_T(cell)>(p)
+#define AK__SEQ_FN(cell, fn) ak__seq_fn<AK__SEQ_T(cell)>(fn)
+#endif
 
 /* ---- public calls ------------------------------------------------------- */
 

@@ -46,7 +46,7 @@
 #ifndef ATOMKIT_SMR_H
 #define ATOMKIT_SMR_H
 
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,7 +75,7 @@ struct ak__smr_rec {
     /* 0: not in a read section. Otherwise the global epoch the thread read
      * when it entered its outermost section. Written only by its thread
      * (and by the exit destructor / fork child handler), read by writers. */
-    _Atomic uintptr_t word;
+    _Atomic(uintptr_t) word;
     char ak__pad[64 - sizeof(uintptr_t)];
 };
 
@@ -100,16 +100,18 @@ extern _Thread_local struct ak__smr_tls ak__smr_tls;
 struct ak__smr_global {
     /* The global epoch: bumped by each grace period; compared only for
      * equality, so wrap-around is harmless (doc/smr.md, "Limits"). Never 0. */
-    _Atomic uintptr_t epoch;
+    _Atomic(uintptr_t) epoch;
     /* Nonzero: readers issue a full fence (fallback mode). Starts at 1 and
      * is switched to 0 by the first grace period once membarrier is
      * registered. */
-    _Atomic int fence_mode;
+    _Atomic(int) fence_mode;
     /* -1 while a grace-period waiter sleeps on it (futex): the outermost
      * unlock then wakes it. */
-    _Atomic int gp_futex;
+    _Atomic(int) gp_futex;
 };
-extern _Alignas(64) struct ak__smr_global ak__smr_g;
+/* Defined 64-byte aligned in src/smr.c; a declaration may omit the alignment
+ * (C11 6.7.5, C++ [dcl.align]), and C++ accepts none in this position. */
+extern struct ak__smr_global ak__smr_g;
 
 void ak__smr_lock_slow(void);   /* no record yet: registers the thread */
 void ak__smr_unlock_slow(void); /* no record: out-of-memory section or stray */

@@ -42,7 +42,7 @@
 #ifndef ATOMKIT_VALUE_H
 #define ATOMKIT_VALUE_H
 
-#include <stdatomic.h>
+#include <atomkit/bits/stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -67,14 +67,23 @@ typedef struct ak_type {
 /* AK_TYPE_DEFINE(name, T) — at file scope: defines the descriptor `name` of T.
  * Prefix with `static` for a descriptor private to one file. */
 #define AK_TYPE_DEFINE(name, T) \
-    const ak_type name = { #T, sizeof(T), _Alignof(T), NULL }
+    AK__TYPE_OBJ name = { #T, sizeof(T), _Alignof(T), NULL }
 /* AK_TYPE_DEFINE_EQ(name, T, eq) — the same, cas compares with
  * bool eq(const void *a, const void *b) instead of bytes (use it for structs
  * with padding, floats, or fields that do not take part in identity). */
 #define AK_TYPE_DEFINE_EQ(name, T, eq) \
-    const ak_type name = { #T, sizeof(T), _Alignof(T), (eq) }
+    AK__TYPE_OBJ name = { #T, sizeof(T), _Alignof(T), (eq) }
 /* AK_TYPE_DECLARE(name) — declares a descriptor defined in another file. */
-#define AK_TYPE_DECLARE(name) extern const ak_type name
+#define AK_TYPE_DECLARE(name) extern AK__TYPE_OBJ name
+/* C: a const object. C++ gives a namespace-scope const object internal
+ * linkage (a descriptor defined in a header would silently be one type per
+ * file, and AK_TYPE_DECLARE could not reach it), so there the descriptor is
+ * a plain object with C's linkage rules: external, or `static` if prefixed. */
+#ifdef __cplusplus
+#define AK__TYPE_OBJ ak_type
+#else
+#define AK__TYPE_OBJ const ak_type
+#endif
 
 /* Internal: the immutable box a value points to. The stored bytes follow the
  * header at ak__value_off(type). Never written after it is published. */
@@ -86,13 +95,13 @@ struct ak__value_box {
  * value (static storage, `= {0}`, AK_VALUE_INIT or memset 0) is empty and
  * ready. Do not copy an ak_value that is in use (copy its contents instead). */
 typedef struct ak_value {
-    struct ak__value_box *_Atomic ak__box;
+    _Atomic(struct ak__value_box *) ak__box;
     /* Read-side hint: the locked type, written once by the winner of the
      * first store right after its CAS (reset only by ak_value_destroy).
      * Non-NULL implies it is the type of every box, so a load that finds it
      * equal to t needs no dependent load of box->type. NULL (not yet
      * written) just sends the load to the box's own type word. */
-    const ak_type *_Atomic ak__type;
+    _Atomic(const ak_type *) ak__type;
 } ak_value;
 #define AK_VALUE_INIT { NULL, NULL }
 

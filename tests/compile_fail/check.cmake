@@ -1,7 +1,11 @@
-# Usage: cmake -DCC=… -DFLAGS=… -DINC1=… -DINC2=… -DSRC=file.c -P check.cmake
+# Usage: cmake -DCC=… -DFLAGS=… -DINC1=… -DINC2=… -DSRC=file.c [-DSTD=…] -P check.cmake
 # The file must compile with -DAK_CONTROL (the offending line removed) and
 # must fail to compile without it. Files named ok_*.c must simply compile.
-set(args ${FLAGS} -std=c11 -Wall -Wextra -Wpedantic -fsyntax-only -I${INC1} -I${INC2})
+# STD defaults to -std=c11; the C++ run passes "-x;c++;-std=c++17".
+if(NOT DEFINED STD)
+  set(STD -std=c11)
+endif()
+set(args ${FLAGS} ${STD} -Wall -Wextra -Wpedantic -fsyntax-only -I${INC1} -I${INC2})
 execute_process(COMMAND ${CC} ${args} -DAK_CONTROL ${SRC}
   RESULT_VARIABLE rc_ok OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc_ok EQUAL 0)
