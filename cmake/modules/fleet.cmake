@@ -67,9 +67,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/share/atomkit/fleet_gcra.lua
   DESTINATION ${CMAKE_INSTALL_DATADIR}/atomkit)
 
 # ---- what consumers see: version.h, atomkit.pc, the CMake package ----------
-# The top-level CMakeLists configured these before the modules ran; they are
-# configured again here with the fleet's lines (configure_file rewrites a
-# file only when its content changes).
+# The top-level CMakeLists configures these after every module has run.
 set(AK_HAVE_FLEET 1)
 string(APPEND AK_CONFIG_DEFINES "#define AK_HAVE_FLEET 1\n")
 string(APPEND AK_PC_REQUIRES_PRIVATE " hiredis")
@@ -83,13 +81,6 @@ if(NOT TARGET PkgConfig::HIREDIS)
   return()
 endif()
 ]=])
-configure_file(${PROJECT_SOURCE_DIR}/cmake/version.h.in
-  ${PROJECT_BINARY_DIR}/include/atomkit/version.h @ONLY)
-configure_file(${PROJECT_SOURCE_DIR}/cmake/atomkit.pc.in ${PROJECT_BINARY_DIR}/atomkit.pc @ONLY)
-configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/atomkitConfig.cmake.in
-  ${PROJECT_BINARY_DIR}/atomkitConfig.cmake
-  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/atomkit)
-
 # ---- tests -------------------------------------------------------------------
 find_program(AK_REDIS_SERVER redis-server)
 if(AK_BUILD_TESTS)
