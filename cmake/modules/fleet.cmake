@@ -54,7 +54,7 @@ ak_fleet_embed(${PROJECT_SOURCE_DIR}/share/atomkit/fleet_gcra.lua
   ${AK_FLEET_GEN}/fleet_script.h ak__fleet_script)
 
 set(AK_FLEET_SOURCES ${PROJECT_SOURCE_DIR}/src/fleet/fleet.c
-  ${PROJECT_SOURCE_DIR}/src/fleet/fleet_local_limiter.c)
+  ${PROJECT_SOURCE_DIR}/src/fleet/fleet_local_keyed.c)
 target_sources(atomkit_objects PRIVATE ${AK_FLEET_SOURCES})
 target_include_directories(atomkit_objects PRIVATE ${AK_FLEET_GEN} ${PROJECT_SOURCE_DIR}/src/fleet)
 target_link_libraries(atomkit_objects PRIVATE PkgConfig::HIREDIS)

@@ -134,6 +134,20 @@ static void exactness(rh_server *s)
     AK_CHECK(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1);
     if (x)
         freeReplyObject(x);
+    /* long keys (beyond what a local cache entry holds): still exact per
+     * key in Redis, and still remembered locally when refused */
+    char long1[300], long2[300];
+    memset(long1, 'L', sizeof long1);
+    memcpy(long2, long1, sizeof long2);
+    long2[299] = 'M';
+    AK_CHECK_EQ(ak_fleet_allow(f, long1, sizeof long1, 5, &r), 1);
+    AK_CHECK_EQ(ak_fleet_allow(f, long1, sizeof long1, 1, &r), 0);
+    ak_fleet_stats(f, &st);
+    uint64_t cached0 = st.refused_cached;
+    AK_CHECK_EQ(ak_fleet_allow(f, long1, sizeof long1, 1, &r), 0);
+    ak_fleet_stats(f, &st);
+    AK_CHECK_EQU(st.refused_cached, cached0 + 1);
+    AK_CHECK_EQ(ak_fleet_allow(f, long2, sizeof long2, 5, &r), 1);
     /* n == 0 admits without a write; n > burst never */
     AK_CHECK_EQ(ak_fleet_allow(f, "bob", 3, 0, &r), 1);
     AK_CHECK_EQ(rh_int(s, "EXISTS %s", "t1:bob"), 0);
