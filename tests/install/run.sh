@@ -16,9 +16,17 @@ echo "flags: $flags"
 "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "$src/consumer.c" -o "$tmp/c_pc" $flags
 LD_LIBRARY_PATH="$libdir" "$tmp/c_pc"
 sflags=$(PKG_CONFIG_PATH="$pcdir" "$pkgconfig" --static --cflags --libs atomkit)
-"$cc" -std=c11 "$src/consumer.c" -o "$tmp/c_pc_static" "$pcdir/../libatomkit.a" $(PKG_CONFIG_PATH="$pcdir" "$pkgconfig" --cflags atomkit) -pthread
+# the archive by path, then what --static adds (Requires.private: hiredis
+# when the fleet limiter is built)
+"$cc" -std=c11 "$src/consumer.c" -o "$tmp/c_pc_static" "$pcdir/../libatomkit.a" $(PKG_CONFIG_PATH="$pcdir" "$pkgconfig" --cflags atomkit) \
+    $(PKG_CONFIG_PATH="$pcdir" "$pkgconfig" --static --libs-only-l atomkit | sed 's/-latomkit//') -pthread
 "$tmp/c_pc_static"
 echo "static flags: $sflags"
+
+if grep -q "define AK_HAVE_FLEET 1" "$tmp/prefix/include/atomkit/version.h"; then
+    test -f "$tmp/prefix/share/atomkit/fleet_gcra.lua" || { echo "fleet_gcra.lua not installed"; exit 1; }
+    echo "fleet: share/atomkit/fleet_gcra.lua installed"
+fi
 
 echo "== find_package"
 "$cmake" -S "$src" -B "$tmp/consumer" -DCMAKE_C_COMPILER="$cc" \
