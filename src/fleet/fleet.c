@@ -490,7 +490,9 @@ static void fl_roundtrip(ak_fleet *f, fl_conn *k, int nb, int64_t deadline)
             goto fail;
         noscript += k->slots[i].st == 2;
     }
-#if !defined(AK_BROKEN_FLEET_NO_NOSCRIPT)
+#if defined(AK_BROKEN_FLEET_NO_NOSCRIPT)
+    (void)noscript; /* broken: a NOSCRIPT answer stays an error */
+#else
     if (noscript) {
         /* The script cache is empty (restart, SCRIPT FLUSH, failover): send
          * the text with EVAL for those slots, which also caches it again. */
