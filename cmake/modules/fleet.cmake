@@ -50,6 +50,23 @@ static const char ${var}_sha_hex[] = \"${_sha}\";
   set_property(DIRECTORY ${PROJECT_SOURCE_DIR} APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${lua})
 endfunction()
 set(AK_FLEET_GEN ${PROJECT_BINARY_DIR}/src/fleet)
+# The seen-failing client-clock script: the shipped script with its clock
+# line replaced by the caller's timestamp (ARGV[4]); the reply still carries
+# Redis's TIME, so the test checks the bound on the true clock.
+function(ak_fleet_broken_clock_script)
+  file(READ ${PROJECT_SOURCE_DIR}/share/atomkit/fleet_gcra.lua _s)
+  set(_clock "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])")
+  string(FIND "${_s}" "${_clock}" _at)
+  if(_at LESS 0)
+    message(SEND_ERROR "fleet.cmake: the clock line of fleet_gcra.lua changed; update the broken-clock variant")
+  endif()
+  string(REPLACE "${_clock}" "local rnow = tonumber(t[1]) * 1000000 + tonumber(t[2])\nlocal now = tonumber(ARGV[4]) -- BROKEN: the caller's clock" _s "${_s}")
+  string(REPLACE ", now}" ", rnow}" _s "${_s}")
+  file(WRITE ${AK_FLEET_GEN}/broken_client_clock.lua.tmp "-- BROKEN VARIANT for a seen-failing test, never shipped\n${_s}")
+  configure_file(${AK_FLEET_GEN}/broken_client_clock.lua.tmp ${AK_FLEET_GEN}/broken_client_clock.lua COPYONLY)
+  ak_fleet_embed(${AK_FLEET_GEN}/broken_client_clock.lua
+    ${AK_FLEET_GEN}/fleet_script_broken_clock.h ak__fleet_broken_clock)
+endfunction()
 ak_fleet_embed(${PROJECT_SOURCE_DIR}/share/atomkit/fleet_gcra.lua
   ${AK_FLEET_GEN}/fleet_script.h ak__fleet_script)
 
@@ -119,8 +136,7 @@ if(AK_BUILD_TESTS)
       ak_fleet_test_exe(${t} ${src} ${AK_FLEET_SOURCES})
       target_compile_definitions(${t} PRIVATE ${def}=1)
       if(def STREQUAL "AK_BROKEN_FLEET_CLIENT_CLOCK")
-        ak_fleet_embed(${PROJECT_SOURCE_DIR}/tests/fleet/broken_client_clock.lua
-          ${AK_FLEET_GEN}/fleet_script_broken_clock.h ak__fleet_broken_clock)
+        ak_fleet_broken_clock_script()
       endif()
       add_test(NAME seen_failing_fleet_${n}_${lname} COMMAND ${t})
       # Passes only if a CHECK of the test failed (not on a crash or a

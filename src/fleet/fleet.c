@@ -244,19 +244,25 @@ static void fl_conn_fail(ak_fleet *f, fl_conn *k)
 
 /* ---- RESP encoding ------------------------------------------------------ */
 
-static bool fl_out_reserve(fl_conn *k, size_t more)
+/* Grows *buf (capacity *cap) to hold at least need bytes, doubling. */
+static bool fl_grow(char **buf, size_t *cap, size_t need, size_t first)
 {
-    if (k->outlen + more <= k->outcap)
+    if (need <= *cap)
         return true;
-    size_t cap = k->outcap ? k->outcap : 4096;
-    while (cap < k->outlen + more)
-        cap *= 2;
-    char *p = realloc(k->out, cap);
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    char *p = realloc(*buf, c);
     if (!p)
         return false;
-    k->out = p;
-    k->outcap = cap;
+    *buf = p;
+    *cap = c;
     return true;
+}
+
+static bool fl_out_reserve(fl_conn *k, size_t more)
+{
+    return fl_grow(&k->out, &k->outcap, k->outlen + more, 4096);
 }
 
 static bool fl_out_cmd(fl_conn *k, int argc, const char **argv, const size_t *len)
@@ -530,17 +536,7 @@ fail:
 
 static bool fl_keybuf_reserve(fl_conn *k, size_t need)
 {
-    if (need <= k->keycap)
-        return true;
-    size_t cap = k->keycap ? k->keycap : 1024;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(k->keybuf, cap);
-    if (!p)
-        return false;
-    k->keybuf = p;
-    k->keycap = cap;
-    return true;
+    return fl_grow(&k->keybuf, &k->keycap, need, 1024);
 }
 
 /* Called with k->mu held and k->busy false: becomes the leader, runs one

@@ -196,6 +196,20 @@ static inline int rh_start(rh_server *s, bool tcp)
     return -1;
 }
 
+/* rh_start for a test's main: without redis-server it prints the one skip
+ * line and exits 77 (CTest's skip code for these tests). Returns 0 or -1. */
+static inline int rh_start_test(rh_server *s, bool tcp)
+{
+    int rc = rh_start(s, tcp);
+    if (rc == RH_SKIP) {
+        printf("skipped: redis-server not found (apt-get install redis-server)\n");
+        exit(RH_SKIP);
+    }
+    if (rc != 0)
+        fprintf(stderr, "could not start %s\n", AK_REDIS_SERVER);
+    return rc;
+}
+
 static inline void rh_kill(rh_server *s)
 {
     if (s->admin) {
