@@ -456,6 +456,29 @@ static bool fl_getset_replies(ak_fleet *f, fl_conn *k, int nb, int64_t deadline)
 }
 #endif
 
+#if !defined(AK_BROKEN_FLEET_GETSET)
+/* Reads one reply per slot of the batch (only the NOSCRIPT ones if
+ * only_noscript) into the slots. Returns how many answered NOSCRIPT, or -1
+ * if the connection failed or a reply was not the script's. */
+static int fl_read_replies(fl_conn *k, int nb, bool only_noscript, int64_t deadline)
+{
+    int noscript = 0;
+    for (int i = 0; i < nb; i++) {
+        if (only_noscript && k->slots[i].st != 2)
+            continue;
+        redisReply *rep = fl_recv(k, deadline);
+        if (!rep)
+            return -1;
+        bool ok = fl_take_reply(&k->slots[i], rep);
+        freeReplyObject(rep);
+        if (!ok)
+            return -1;
+        noscript += k->slots[i].st == 2;
+    }
+    return noscript;
+}
+#endif
+
 /* One pipelined round trip for the batch k->slots[0..nb). The caller is the
  * connection's leader and holds no lock. Sets each slot's st; on failure
  * closes the connection (its pipeline would be out of step). */
@@ -485,17 +508,9 @@ static void fl_roundtrip(ak_fleet *f, fl_conn *k, int nb, int64_t deadline)
     if (!fl_getset_replies(f, k, nb, deadline))
         goto fail;
 #else
-    int noscript = 0;
-    for (int i = 0; i < nb; i++) {
-        redisReply *rep = fl_recv(k, deadline);
-        if (!rep)
-            goto fail;
-        bool ok = fl_take_reply(&k->slots[i], rep);
-        freeReplyObject(rep);
-        if (!ok)
-            goto fail;
-        noscript += k->slots[i].st == 2;
-    }
+    int noscript = fl_read_replies(k, nb, false, deadline);
+    if (noscript < 0)
+        goto fail;
 #if defined(AK_BROKEN_FLEET_NO_NOSCRIPT)
     (void)noscript; /* broken: a NOSCRIPT answer stays an error */
 #else
@@ -507,19 +522,8 @@ static void fl_roundtrip(ak_fleet *f, fl_conn *k, int nb, int64_t deadline)
                 goto fail;
         fl_count(&f->round_trips, 1);
         fl_count(&f->script_loads, 1);
-        if (!fl_send(k, deadline))
+        if (!fl_send(k, deadline) || fl_read_replies(k, nb, true, deadline) < 0)
             goto fail;
-        for (int i = 0; i < nb; i++) {
-            if (k->slots[i].st != 2)
-                continue;
-            redisReply *rep = fl_recv(k, deadline);
-            if (!rep)
-                goto fail;
-            bool ok = fl_take_reply(&k->slots[i], rep);
-            freeReplyObject(rep);
-            if (!ok)
-                goto fail;
-        }
     }
 #endif
 #endif
