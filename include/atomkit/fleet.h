@@ -84,7 +84,8 @@ typedef struct ak_fleet_stats_t {
  * returns a handle. An unreachable Redis is not an error: the handle is
  * returned and decisions degrade until Redis answers. A host name in
  * cfg->redis is resolved here, once (getaddrinfo may block); an IP literal
- * or a unix path never does.
+ * or a unix path never does. A handle belongs to the process that opened
+ * it (after fork, the child opens its own).
  * Returns: the handle, or NULL with *err (if err != NULL) set to AK_EINVAL
  * (cfg NULL; events, period_ns or burst 0; a rate above 1 event per
  * microsecond; burst * T above 2^50 us; timeout_ns < 0; on_error unknown; a

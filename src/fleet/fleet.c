@@ -136,6 +136,13 @@ static struct timespec fl_abs_ts(int64_t ns)
     return ts;
 }
 
+/* poll for at most left_ns (> 0), to the nanosecond (ppoll). */
+static int fl_poll(struct pollfd *p, int64_t left_ns)
+{
+    struct timespec ts = fl_abs_ts(left_ns);
+    return ppoll(p, 1, &ts, NULL);
+}
+
 /* ---- configuration ------------------------------------------------------ */
 
 static char *fl_strdup(const char *s)
@@ -213,7 +220,7 @@ static redisContext *fl_connect(ak_fleet *f, int64_t deadline)
         if (left <= 0)
             break;
         struct pollfd p = { c->fd, POLLOUT, 0 };
-        int r = poll(&p, 1, (int)((left + 999999) / 1000000));
+        int r = fl_poll(&p, left);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -344,7 +351,7 @@ static bool fl_send(fl_conn *k, int64_t deadline)
             if (left <= 0)
                 return false;
             struct pollfd p = { k->c->fd, POLLOUT, 0 };
-            if (poll(&p, 1, (int)((left + 999999) / 1000000)) < 0 && errno != EINTR)
+            if (fl_poll(&p, left) < 0 && errno != EINTR)
                 return false;
             continue;
         }
@@ -366,9 +373,8 @@ static redisReply *fl_recv(fl_conn *k, int64_t deadline)
         int64_t left = deadline - ak_now_ns();
         if (left <= 0)
             return NULL;
-        /* poll's resolution is 1 ms; round up, and re-check the clock */
         struct pollfd p = { k->c->fd, POLLIN, 0 };
-        int r = poll(&p, 1, (int)((left + 999999) / 1000000));
+        int r = fl_poll(&p, left);
         if (r < 0 && errno != EINTR)
             return NULL;
         if (r > 0 && redisBufferRead(k->c) != REDIS_OK)
