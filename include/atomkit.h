@@ -12,6 +12,8 @@
  *   <atomkit/reload.h>   config hot-reload: parse, validate, publish, watch
  *   <atomkit/counter.h>  striped counter (LongAdder)
  *   <atomkit/seqlock.h>  AK_SEQLOCK(T): consistent multi-field snapshots
+ *   <atomkit/fleet.h>    fleet-wide GCRA on Redis (only if AK_HAVE_FLEET:
+ *                        built when hiredis was found)
  */
 #ifndef ATOMKIT_H
 #define ATOMKIT_H
@@ -26,5 +28,8 @@
 #include <atomkit/reload.h>
 #include <atomkit/counter.h>
 #include <atomkit/seqlock.h>
+#if defined(AK_HAVE_FLEET) && AK_HAVE_FLEET
+#include <atomkit/fleet.h>
+#endif
 
 #endif /* ATOMKIT_H */

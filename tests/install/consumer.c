@@ -11,6 +11,21 @@ int main(void)
         fprintf(stderr, "consumer: wrong result\n");
         return 1;
     }
+#if defined(AK_HAVE_FLEET) && AK_HAVE_FLEET
+    /* the fleet limiter links (hiredis through Requires.private / the CMake
+     * package); nothing listens at this address: the decision degrades */
+    ak_fleet_config fc = { .redis = "unix:/nonexistent/atomkit-consumer.sock", .events = 1,
+                           .period_ns = 1000000000, .burst = 1, .timeout_ns = 1000000 };
+    int err = 0;
+    ak_fleet *f = ak_fleet_open(&fc, &err);
+    ak_fleet_result r;
+    if (!f || ak_fleet_allow(f, "k", 1, 1, &r) != 1 || !r.degraded || !ak_fleet_script()[0]) {
+        fprintf(stderr, "consumer: fleet limiter misbehaves (err %d)\n", err);
+        return 1;
+    }
+    ak_fleet_close(f);
+    printf("consumer: fleet limiter linked\n");
+#endif
     printf("consumer ok: atomkit %s, %s\n", ak_version(), ak_strerror(AK_EINVAL));
     return 0;
 }

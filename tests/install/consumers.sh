@@ -14,15 +14,18 @@ echo "== pkg-config"
 flags=$("$pkgconfig" --cflags --libs atomkit)
 cflags=$("$pkgconfig" --cflags atomkit)
 libdir=$("$pkgconfig" --variable=libdir atomkit)
+# A static link takes the archive by path, then what --static adds
+# (Requires.private: hiredis when the fleet limiter is built).
+slibs=$("$pkgconfig" --static --libs-only-l atomkit | sed 's/-latomkit//')
 echo "flags: $flags (static: $("$pkgconfig" --static --libs atomkit))"
 "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "$src/consumer.c" -o "$work/c_pc" $flags
 "$work/c_pc"; n=$((n + 1))
-"$cc" -std=c11 "$src/consumer.c" -o "$work/c_pc_static" "$libdir/libatomkit.a" $cflags -pthread
+"$cc" -std=c11 "$src/consumer.c" -o "$work/c_pc_static" "$libdir/libatomkit.a" $cflags $slibs -pthread
 "$work/c_pc_static"; n=$((n + 1))
 if [ -n "$cxx" ]; then
     "$cxx" -std=c++17 -Wall -Wextra -Wpedantic -Werror "$src/consumer.cpp" -o "$work/cxx_pc" $flags
     "$work/cxx_pc"; n=$((n + 1))
-    "$cxx" -std=c++17 "$src/consumer.cpp" -o "$work/cxx_pc_static" "$libdir/libatomkit.a" $cflags -pthread
+    "$cxx" -std=c++17 "$src/consumer.cpp" -o "$work/cxx_pc_static" "$libdir/libatomkit.a" $cflags $slibs -pthread
     "$work/cxx_pc_static"; n=$((n + 1))
 fi
 

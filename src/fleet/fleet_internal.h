@@ -1,0 +1,16 @@
+/* fleet_internal.h — test hooks of <atomkit/fleet.h>. Internal: not
+ * installed, names start with ak__, no stability promise. */
+#ifndef ATOMKIT_FLEET_INTERNAL_H
+#define ATOMKIT_FLEET_INTERNAL_H
+
+#include <atomkit/fleet.h>
+
+/* Sets the reconnect backoff's first step and cap (ns, min <= max; 0 and 0:
+ * retry on every decision). Call before the handle is shared. */
+void ak__fleet_set_backoff(ak_fleet *f, int64_t min_ns, int64_t max_ns);
+
+/* Redis's TIME (us since 1970) of this thread's last decision that Redis
+ * answered (0 if none): the timestamp tests check the bound against. */
+int64_t ak__fleet_last_redis_us(void);
+
+#endif
