@@ -156,6 +156,7 @@ static inline uint64_t siphash(uint64_t k0, uint64_t k1, const unsigned char *m,
 }
 
 /* Internal, for tests: SipHash-c-d with an explicit key. */
+__attribute__((visibility("hidden")))
 uint64_t ak__keyed_siphash(uint64_t k0, uint64_t k1, const void *m, size_t len, int c, int d);
 uint64_t ak__keyed_siphash(uint64_t k0, uint64_t k1, const void *m, size_t len, int c, int d)
 {
@@ -209,6 +210,7 @@ static inline void kq_make(const ak_keyed *k, struct kq *q, const void *key, siz
     q->tag = (uint32_t)(h & 0xfffu);
 }
 
+__attribute__((visibility("hidden")))
 uint64_t ak__keyed_hash(const ak_keyed *k, const void *key, size_t len, uint32_t *home);
 uint64_t ak__keyed_hash(const ak_keyed *k, const void *key, size_t len, uint32_t *home)
 {

@@ -7,6 +7,10 @@
 #ifndef ATOMKIT_FLEET_LOCAL_H
 #define ATOMKIT_FLEET_LOCAL_H
 
+/* Internal to the library: never exported from libatomkit.so (the static
+ * archive still links them into tests). */
+#pragma GCC visibility push(hidden)
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,5 +34,7 @@ void fl_cache_note(fl_local *l, const void *key, size_t keylen, int64_t now, int
 
 /* The LOCAL fallback: 1 admitted, 0 refused. Lock-free. */
 int fl_local_allow(fl_local *l, const void *key, size_t keylen, uint64_t n, int64_t now);
+
+#pragma GCC visibility pop
 
 #endif
