@@ -17,13 +17,22 @@
  *                     blocking ck_epoch_synchronize, which hung here with 2
  *                     readers); teardown polls with a 2 s deadline, then
  *                     leaks what is left and says so
+ *   atomkit-qsbr      QSBR readers (ak_qsbr_online; plain acquire loads; one
+ *                     ak_quiescent per 256 reads, as an event loop does once
+ *                     per iteration); the atomkit writer
+ *   liburcu-qsbr      its peer (bench/peer_urcu_qsbr.c): rcu_dereference, one
+ *                     urcu_qsbr_quiescent_state per 256 reads; rcu_xchg_pointer
+ *                     + urcu_qsbr_call_rcu
  *   pthread_rwlock    readers rdlock; writer wrlock, swap, unlock, free
  *   pthread_mutex     the same with a mutex
  *   raw-floor         acquire load, nothing else; the writer never frees
  *                     during the run (the floor: no reclamation at all)
  * ns/op is ns per read per reader thread. Notes: the writer's replace rate
- * and, for atomkit, the median and p99 of ak_synchronize latency sampled by
- * the writer (every 10th replace) while readers run.
+ * and, for the atomkit and call_rcu rows, the median and p99 of a grace
+ * period (ak_synchronize, or the flavour's synchronize_rcu) timed by the
+ * writer every 10th replace while readers run: every such row pays the same
+ * extra grace periods, so their read costs stay comparable. With QSBR
+ * readers this is the grace-period latency with N online threads.
  */
 #include <atomkit.h>
 #include <pthread.h>
@@ -38,6 +47,9 @@
 #endif
 #ifdef AK_HAVE_CK
 #include <ck_epoch.h>
+#endif
+#ifdef AK_HAVE_URCU_QSBR
+#include "peer_urcu_qsbr.h"
 #endif
 
 /* Forces the field to be loaded into a register (AK_BENCH_SINK's "g"
@@ -81,9 +93,9 @@ struct cell {
     void (*writer_fini)(void); /* optional: run on the writer thread last */
     uint64_t replaces;
     int64_t t0, t1;
-    int64_t *lat;          /* ak_synchronize latencies (atomkit only) */
+    int64_t *lat;          /* grace-period latencies */
     int nlat;
-    bool sample_sync;
+    int64_t (*time_sync)(void); /* optional: times one grace period (writer) */
     struct config *leaked; /* raw-floor */
     int ck_nreaders;
 #ifdef AK_HAVE_CK
@@ -105,11 +117,8 @@ static void *writer_main(void *arg)
     while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
         c->replace(c, ++v);
         c->replaces++;
-        if (c->sample_sync && v % 10 == 0 && c->nlat < MAX_LAT) {
-            int64_t s = ak_bench_now_ns();
-            ak_synchronize();
-            c->lat[c->nlat++] = ak_bench_now_ns() - s;
-        }
+        if (c->time_sync && v % 10 == 0 && c->nlat < MAX_LAT)
+            c->lat[c->nlat++] = c->time_sync();
         if (c->paced) {
             next.tv_nsec += 100000;
             if (next.tv_nsec >= 1000000000L) {
@@ -165,11 +174,11 @@ static void note_writer(struct cell *c)
         int64_t med = c->lat[c->nlat / 2];
         int64_t p99 = c->lat[(size_t)((double)c->nlat * 0.99) < (size_t)c->nlat
                              ? (size_t)((double)c->nlat * 0.99) : (size_t)c->nlat - 1];
-        ak_bench_note("  %-17s %2d readers: writer %9.0f replaces/s; ak_synchronize median %.1f us, "
+        ak_bench_note("  %-20s %2d readers: writer %9.0f replaces/s; synchronize median %.1f us, "
                       "p99 %.1f us (%d samples)", c->name, c->readers, rate, (double)med / 1e3,
                       (double)p99 / 1e3, c->nlat);
     } else {
-        ak_bench_note("  %-17s %2d readers: writer %9.0f replaces/s", c->name, c->readers, rate);
+        ak_bench_note("  %-20s %2d readers: writer %9.0f replaces/s", c->name, c->readers, rate);
     }
 }
 
@@ -184,18 +193,27 @@ static void ak_replace(struct cell *c, uint64_t v)
     ak_pointer_replace(&ak_cfg, new_config(v), free);
 }
 
+static int64_t ak_time_sync(void)
+{
+    int64_t s = ak_bench_now_ns();
+    ak_synchronize();
+    return ak_bench_now_ns() - s;
+}
+
 static void *ak_setup_common(int readers, const char *name, bool paced)
 {
     ak_pointer_store(&ak_cfg, new_config(1));
     struct cell *c = cell_new(readers, name, paced, ak_replace);
     c->lat = calloc(MAX_LAT, sizeof *c->lat);
-    c->sample_sync = paced;
+    if (paced)
+        c->time_sync = ak_time_sync;
     cell_start(c);
     return c;
 }
 
 static void *ak_setup(int readers) { return ak_setup_common(readers, "atomkit", true); }
 static void *ak_setup_max(int readers) { return ak_setup_common(readers, "atomkit-maxwriter", false); }
+static void *ak_setup_qsbr(int readers) { return ak_setup_common(readers, "atomkit-qsbr", true); }
 
 static uint64_t ak_work(void *ctx, int tid, const atomic_bool *stop)
 {
@@ -206,6 +224,25 @@ static uint64_t ak_work(void *ctx, int tid, const atomic_bool *stop)
         READ_FIELD(c->field);
         ak_read_unlock();
     });
+}
+
+/* QSBR: online for the whole run, no read section; one quiescent state per
+ * 256 reads (an event loop's iteration). */
+static uint64_t ak_qsbr_work(void *ctx, int tid, const atomic_bool *stop)
+{
+    (void)ctx, (void)tid;
+    ak_qsbr_online();
+    uint64_t ops = 0;
+    while (!atomic_load_explicit(stop, memory_order_relaxed)) {
+        for (int i = 0; i < 256; i++) {
+            struct config *c = ak_pointer_load_explicit(&ak_cfg, memory_order_acquire);
+            READ_FIELD(c->field);
+        }
+        ak_quiescent();
+        ops += 256;
+    }
+    ak_qsbr_offline();
+    return ops;
 }
 
 static void ak_teardown(void *ctx)
@@ -287,12 +324,21 @@ static void urcu_cr_replace(struct cell *c, uint64_t v)
     urcu_memb_call_rcu(&old->urcu_head, urcu_cr_free);
 }
 
+static int64_t urcu_time_sync(void)
+{
+    int64_t s = ak_bench_now_ns();
+    urcu_memb_synchronize_rcu();
+    return ak_bench_now_ns() - s;
+}
+
 static void *urcu_cr_setup(int readers)
 {
     rcu_assign_pointer(urcu_cfg, new_config(1));
     struct cell *c = cell_new(readers, "liburcu-memb-callrcu", true, urcu_cr_replace);
     c->writer_init = urcu_memb_register_thread;
     c->writer_fini = urcu_memb_unregister_thread;
+    c->lat = calloc(MAX_LAT, sizeof *c->lat);
+    c->time_sync = urcu_time_sync;
     cell_start(c);
     return c;
 }
@@ -306,6 +352,44 @@ static void urcu_cr_teardown(void *ctx)
     urcu_memb_synchronize_rcu();
     free(old);
     urcu_memb_barrier(); /* every call_rcu callback has run */
+    free(c->lat);
+    free(c);
+}
+#endif
+
+/* ---- liburcu-qsbr (bench/peer_urcu_qsbr.c) ---------------------------------------- */
+#ifdef AK_HAVE_URCU_QSBR
+static void urcu_qsbr_replace(struct cell *c, uint64_t v)
+{
+    (void)c;
+    ak_peer_urcu_qsbr_replace(v);
+}
+
+static void *urcu_qsbr_setup(int readers)
+{
+    ak_peer_urcu_qsbr_publish_first();
+    struct cell *c = cell_new(readers, "liburcu-qsbr", true, urcu_qsbr_replace);
+    c->writer_init = ak_peer_urcu_qsbr_writer_init;
+    c->writer_fini = ak_peer_urcu_qsbr_writer_fini;
+    c->lat = calloc(MAX_LAT, sizeof *c->lat);
+    c->time_sync = ak_peer_urcu_qsbr_time_synchronize;
+    cell_start(c);
+    return c;
+}
+
+static uint64_t urcu_qsbr_work(void *ctx, int tid, const atomic_bool *stop)
+{
+    (void)ctx, (void)tid;
+    return ak_peer_urcu_qsbr_work(stop);
+}
+
+static void urcu_qsbr_teardown(void *ctx)
+{
+    struct cell *c = ctx;
+    cell_stop(c);
+    note_writer(c);
+    ak_peer_urcu_qsbr_teardown();
+    free(c->lat);
     free(c);
 }
 #endif
@@ -506,6 +590,12 @@ static const ak_bench_scheme schemes[] = {
     { "pthread_mutex", NULL, mx_setup, mx_work, locked_teardown },
     { "raw-floor", NULL, raw_setup, raw_work, raw_teardown },
     { "atomkit-maxwriter", NULL, ak_setup_max, ak_work, ak_teardown },
+    { "atomkit-qsbr", NULL, ak_setup_qsbr, ak_qsbr_work, ak_teardown },
+#ifdef AK_HAVE_URCU_QSBR
+    { "liburcu-qsbr", NULL, urcu_qsbr_setup, urcu_qsbr_work, urcu_qsbr_teardown },
+#else
+    { "liburcu-qsbr", "liburcu-dev", NULL, NULL, NULL },
+#endif
 };
 
 static const ak_bench_pair pairs[] = {
@@ -513,6 +603,8 @@ static const ak_bench_pair pairs[] = {
       "atomkit/liburcu-memb-callrcu (target >= 1.0: ns/read <= liburcu's with the fair, non-blocking writer)" },
     { "atomkit", "liburcu-memb", "atomkit/liburcu-memb (synchronize_rcu writer; for reference)" },
     { "atomkit", "raw-floor", "atomkit/raw-floor (target >= 0.67: <= 1.5x the floor's ns/read)" },
+    { "atomkit-qsbr", "raw-floor", "atomkit-qsbr/raw-floor (target >= 0.91: <= 1.1x the floor's ns/read)" },
+    { "atomkit-qsbr", "liburcu-qsbr", "atomkit-qsbr/liburcu-qsbr (ns/read; >= 1.0: at or below liburcu-qsbr's)" },
 };
 
 const ak_bench_scenario ak_scenario_config_read = {

@@ -139,3 +139,19 @@ endif()
     message(STATUS "atomkit: spin not found: the smr Promela model check is skipped (apt-get install spin)")
   endif()
 endif()
+
+# akbench's liburcu-qsbr peer (config-read row "liburcu-qsbr"), detected
+# beside liburcu-memb. Its own source file: liburcu's flavour headers cannot
+# share a translation unit.
+if(AK_BUILD_BENCH AND TARGET akbench)
+  target_sources(akbench PRIVATE ${PROJECT_SOURCE_DIR}/bench/peer_urcu_qsbr.c)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(URCU_QSBR QUIET IMPORTED_TARGET liburcu-qsbr)
+  endif()
+  if(URCU_QSBR_FOUND)
+    target_compile_definitions(akbench PRIVATE AK_HAVE_URCU_QSBR=1)
+    target_link_libraries(akbench PRIVATE PkgConfig::URCU_QSBR)
+  else()
+    message(STATUS "atomkit: liburcu-qsbr not found: its bench row is skipped (apt-get install liburcu-dev)")
+  endif()
+endif()
