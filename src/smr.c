@@ -578,6 +578,11 @@ void ak__smr_wake_gp(void)
  * wake-up) grows from 50 us to 1 ms. */
 static void wait_record(struct smr_rec *r, uintptr_t cur)
 {
+#ifdef AK_BROKEN_SMR_QSBR_SKIP
+    /* Deliberately broken (tests only): grace periods forget QSBR readers. */
+    if (!atomic_load(&r->plain))
+        return;
+#endif
     _Atomic uintptr_t *word = rec_pin(r);
     if (!word)
         return; /* free record: its thread has exited (word 0 before unlink) */

@@ -25,25 +25,29 @@ if(AK_BUILD_TESTS)
       ENVIRONMENT "AK_SMR_FORCE_FALLBACK=1;AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
   endforeach()
 
-  # Seen failing, library side: the real library with the grace-period wait
-  # removed from reclamation (AK_BROKEN_SMR_NO_GRACE). The torture test must
-  # catch it.
+  # Seen failing, library side: the torture test linked against the real
+  # library built with one deliberate protocol bug; each must be caught.
+  #   AK_BROKEN_SMR_NO_GRACE   reclamation skips the grace period
+  #   AK_BROKEN_SMR_QSBR_SKIP  grace periods skip QSBR-online threads
   if(EXISTS ${PROJECT_SOURCE_DIR}/tests/stress/smr_torture.c)
     file(GLOB _ak_all_src CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.c)
-    add_library(atomkit_smr_broken_no_grace STATIC EXCLUDE_FROM_ALL ${_ak_all_src})
-    target_include_directories(atomkit_smr_broken_no_grace PUBLIC
-      ${PROJECT_SOURCE_DIR}/include ${PROJECT_BINARY_DIR}/include)
-    target_compile_definitions(atomkit_smr_broken_no_grace PRIVATE AK_BROKEN_SMR_NO_GRACE=1)
-    target_link_libraries(atomkit_smr_broken_no_grace PUBLIC Threads::Threads)
-    add_executable(stress_smr_torture_broken_no_grace ${PROJECT_SOURCE_DIR}/tests/stress/smr_torture.c)
-    target_link_libraries(stress_smr_torture_broken_no_grace PRIVATE atomkit_smr_broken_no_grace)
-    target_include_directories(stress_smr_torture_broken_no_grace PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-    target_compile_options(stress_smr_torture_broken_no_grace PRIVATE ${AK_WARNINGS})
-    target_compile_definitions(stress_smr_torture_broken_no_grace PRIVATE _GNU_SOURCE)
-    set_target_properties(stress_smr_torture_broken_no_grace PROPERTIES EXCLUDE_FROM_ALL OFF)
-    add_test(NAME seen_failing_smr_torture_library_no_grace COMMAND stress_smr_torture_broken_no_grace)
-    set_tests_properties(seen_failing_smr_torture_library_no_grace PROPERTIES WILL_FAIL TRUE
-      TIMEOUT 300 LABELS "seen_failing;smr" ENVIRONMENT "AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
+    foreach(_v no_grace qsbr_skip)
+      string(TOUPPER ${_v} _V)
+      add_library(atomkit_smr_broken_${_v} STATIC EXCLUDE_FROM_ALL ${_ak_all_src})
+      target_include_directories(atomkit_smr_broken_${_v} PUBLIC
+        ${PROJECT_SOURCE_DIR}/include ${PROJECT_BINARY_DIR}/include)
+      target_compile_definitions(atomkit_smr_broken_${_v} PRIVATE AK_BROKEN_SMR_${_V}=1)
+      target_link_libraries(atomkit_smr_broken_${_v} PUBLIC Threads::Threads)
+      add_executable(stress_smr_torture_broken_${_v} ${PROJECT_SOURCE_DIR}/tests/stress/smr_torture.c)
+      target_link_libraries(stress_smr_torture_broken_${_v} PRIVATE atomkit_smr_broken_${_v})
+      target_include_directories(stress_smr_torture_broken_${_v} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+      target_compile_options(stress_smr_torture_broken_${_v} PRIVATE ${AK_WARNINGS})
+      target_compile_definitions(stress_smr_torture_broken_${_v} PRIVATE _GNU_SOURCE)
+      set_target_properties(stress_smr_torture_broken_${_v} PROPERTIES EXCLUDE_FROM_ALL OFF)
+      add_test(NAME seen_failing_smr_torture_library_${_v} COMMAND stress_smr_torture_broken_${_v})
+      set_tests_properties(seen_failing_smr_torture_library_${_v} PROPERTIES WILL_FAIL TRUE
+        TIMEOUT 300 LABELS "seen_failing;smr" ENVIRONMENT "AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
+    endforeach()
   endif()
 
   # The Promela model of the grace-period protocol (tests/model/smr.pml),
