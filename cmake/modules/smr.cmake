@@ -51,8 +51,9 @@ if(AK_BUILD_TESTS)
   endif()
 
   # The Promela model of the grace-period protocol (tests/model/smr.pml),
-  # checked by spin: safety and progress in both modes must hold, and each
-  # deliberately broken protocol must be caught. The driver script is
+  # checked by spin: safety and progress in both modes, with and without
+  # QSBR threads, must hold, and each deliberately broken protocol must be
+  # caught. The driver script is
   # generated here so the module stays in one file.
   find_program(AK_SPIN spin)
   if(AK_SPIN AND EXISTS ${PROJECT_SOURCE_DIR}/tests/model/smr.pml)
@@ -67,7 +68,14 @@ set(checks
   "progress_fallback|-DMB=0|progress|pass"
   "broken_no_barrier|-DBROKEN_NO_BARRIER|safety|fail"
   "broken_no_wait|-DBROKEN_NO_WAIT|safety|fail"
-  "broken_wait_zero|-DBROKEN_WAIT_ZERO|progress|fail")
+  "broken_wait_zero|-DBROKEN_WAIT_ZERO|progress|fail"
+  "safety_mix_membarrier|-DMB=1 -DMIX=1|safety|pass"
+  "safety_qsbr_membarrier|-DMB=1 -DMIX=2|safety|pass"
+  "safety_qsbr_fallback|-DMB=0 -DMIX=2|safety|pass"
+  "progress_qsbr|-DMB=1 -DMIX=2|progress|pass"
+  "broken_qsbr_skip|-DMB=1 -DMIX=1 -DBROKEN_QSBR_SKIP|safety|fail"
+  "broken_qsbr_early|-DMB=1 -DMIX=2 -DBROKEN_QSBR_EARLY|safety|fail"
+  "broken_qsbr_plain|-DMB=1 -DMIX=2 -DBROKEN_QSBR_PLAIN|safety|fail")
 set(bad 0)
 foreach(c ${checks})
   string(REPLACE "|" ";" f "${c}")
