@@ -37,6 +37,15 @@ const char *__tsan_default_options(void)
 }
 #endif
 
+/* Checks made on other threads: ak_test.h's counters are plain (for the
+ * main thread); these are atomic and summed into it at the end. */
+static atomic_int t_pass, t_fail;
+#define TCHECK(c) do { \
+    if (c) { atomic_fetch_add(&t_pass, 1); } \
+    else { atomic_fetch_add(&t_fail, 1); \
+           fprintf(stderr, "%s:%d: thread CHECK failed: %s\n", __FILE__, __LINE__, #c); } \
+} while (0)
+
 struct cfg {
     int v;
 };
@@ -81,7 +90,7 @@ static atomic_int sync_done;
 static void *syncer(void *arg)
 {
     (void)arg;
-    AK_CHECK_EQ(ak_synchronize(), 0);
+    TCHECK((ak_synchronize()) == (0));
     atomic_store(&sync_done, 1);
     return NULL;
 }
@@ -103,13 +112,13 @@ static void *not_online_thread(void *arg)
     ak_quiescent();   /* never registered: nothing */
     ak_qsbr_offline(); /* not online: nothing */
     ak_smr_stats(&b);
-    AK_CHECK_EQU(b.readers, a.readers); /* neither call registered us */
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((b.readers) == (a.readers)); /* neither call registered us */
+    TCHECK((ak_read_depth()) == (0));
     ak_read_lock();
     ak_quiescent(); /* in a plain section: nothing */
-    AK_CHECK_EQ(ak_read_depth(), 1);
+    TCHECK((ak_read_depth()) == (1));
     ak_read_unlock();
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((ak_read_depth()) == (0));
     return NULL;
 }
 
@@ -128,11 +137,11 @@ static void *online_holder(void *arg)
     (void)arg;
     ak_qsbr_online();
     ak_qsbr_online(); /* idempotent */
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((ak_read_depth()) == (0));
     struct cfg *c = ak_pointer_load_explicit(&shared_cfg, memory_order_acquire);
     atomic_store(&q_in, 1);
     wait_flag(&q_go, 10000);
-    AK_CHECK_EQ(c->v, 42); /* not freed while we hold it */
+    TCHECK((c->v) == (42)); /* not freed while we hold it */
     ak_quiescent();
     atomic_store(&q_quiesced, 1);
     /* Now offline, blocked: must not hold anything up. */
@@ -186,46 +195,46 @@ static void *online_nester(void *arg)
     ak_qsbr_online();
     ak_read_lock();
     ak_read_lock();
-    AK_CHECK_EQ(ak_read_depth(), 2);
+    TCHECK((ak_read_depth()) == (2));
     struct cfg *c = ak_pointer_load(&shared_cfg);
     ak_quiescent(); /* inside a section: must not end anything */
     atomic_store(&n_in, 1);
     wait_flag(&n_go, 10000);
-    AK_CHECK_EQ(c->v, 7);
+    TCHECK((c->v) == (7));
     ak_read_unlock();
     ak_read_unlock();
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((ak_read_depth()) == (0));
     /* stray unlocks on an online thread: ignored, counted */
     ak_smr_stats_t a, b;
     ak_smr_stats(&a);
     ak_read_unlock();
     ak_smr_stats(&b);
-    AK_CHECK_EQU(b.stray_unlocks, a.stray_unlocks + 1);
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((b.stray_unlocks) == (a.stray_unlocks + 1));
+    TCHECK((ak_read_depth()) == (0));
     /* synchronize from an online thread: goes offline for the wait */
-    AK_CHECK_EQ(ak_synchronize(), 0);
-    AK_CHECK_EQ(ak_barrier(), 0);
+    TCHECK((ak_synchronize()) == (0));
+    TCHECK((ak_barrier()) == (0));
     ak_read_lock();
-    AK_CHECK_EQ(ak_synchronize(), AK_EDEADLK);
-    AK_CHECK_EQ(ak_barrier(), AK_EDEADLK);
+    TCHECK((ak_synchronize()) == (AK_EDEADLK));
+    TCHECK((ak_barrier()) == (AK_EDEADLK));
     ak_read_unlock();
     /* still online after the wait: a held pointer blocks grace periods */
     c = ak_pointer_load(&shared_cfg);
     atomic_store(&n_step, 1);
     wait_flag(&n_step_ack, 10000);
-    AK_CHECK_EQ(c->v, 8);
+    TCHECK((c->v) == (8));
     /* offline inside a section: the section goes on */
     ak_read_lock();
     ak_qsbr_offline();
-    AK_CHECK_EQ(ak_read_depth(), 1);
+    TCHECK((ak_read_depth()) == (1));
     ak_read_unlock();
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((ak_read_depth()) == (0));
     /* online inside a section: online after it */
     ak_read_lock();
     ak_qsbr_online();
-    AK_CHECK_EQ(ak_read_depth(), 1);
+    TCHECK((ak_read_depth()) == (1));
     ak_read_unlock();
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((ak_read_depth()) == (0));
     ak_quiescent();
     ak_qsbr_offline();
     return NULL;
@@ -295,15 +304,15 @@ static void *oom_online(void *arg)
     ak__smr_test_fail_alloc = 1; /* process-wide: reset before the main thread retires */
     ak_qsbr_online();            /* no record: the shared counter protects */
     ak_read_lock();
-    AK_CHECK_EQ(ak_read_depth(), 1);
+    TCHECK((ak_read_depth()) == (1));
     ak_read_unlock();
-    AK_CHECK_EQ(ak_read_depth(), 0);
+    TCHECK((ak_read_depth()) == (0));
     ak_quiescent();              /* tries to register again: still fails */
     struct cfg *c = ak_pointer_load(&shared_cfg);
     ak__smr_test_fail_alloc = 0;
     atomic_store(&o_in, 1);
     wait_flag(&o_go, 10000);
-    AK_CHECK_EQ(c->v, 5);
+    TCHECK((c->v) == (5));
     ak_qsbr_offline();
     atomic_store(&o_off, 1);
     wait_flag(&o_done, 10000);
@@ -341,7 +350,7 @@ static void *online_across_fork(void *arg)
     struct cfg *c = ak_pointer_load(&shared_cfg);
     atomic_store(&f_in, 1);
     wait_flag(&f_go, 10000);
-    AK_CHECK_EQ(c->v, 11);
+    TCHECK((c->v) == (11));
     ak_qsbr_offline();
     return NULL;
 }
@@ -399,5 +408,7 @@ int main(void)
     test_exit_online();
     test_oom_online();
     test_fork();
+    AK_CHECK_EQ(atomic_load(&t_fail), 0);
+    AK_CHECK(atomic_load(&t_pass) > 20);
     return ak_test_done("unit_smr_qsbr");
 }
