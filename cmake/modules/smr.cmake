@@ -167,3 +167,12 @@ if(AK_BUILD_BENCH AND TARGET akbench)
     message(STATUS "atomkit: liburcu-qsbr not found: its bench row is skipped (apt-get install liburcu-dev)")
   endif()
 endif()
+
+# smr_readcost: the read loops of atomkit (sections and QSBR) and liburcu-memb
+# in CPU time per read, side by side (doc/smr.md, "Performance").
+if(AK_BUILD_BENCH AND URCU_MEMB_FOUND)
+  add_executable(smr_readcost ${PROJECT_SOURCE_DIR}/bench/smr_readcost.c)
+  target_link_libraries(smr_readcost PRIVATE atomkit_static PkgConfig::URCU_MEMB)
+  target_compile_options(smr_readcost PRIVATE ${AK_WARNINGS})
+  set_target_properties(smr_readcost PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+endif()

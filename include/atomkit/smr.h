@@ -14,19 +14,28 @@
  *   ak_read_unlock();
  *   ak_pointer_replace(&cur, fresh, free);           writer: swap + retire old
  *
- * Calls (each documented below): ak_read_lock, ak_read_unlock, ak_retire,
+ * Event-loop threads may instead go online (QSBR, as liburcu-qsbr):
+ *   ak_qsbr_online();  loop { ...plain loads...; ak_quiescent(); }
+ *   ak_qsbr_offline(); before blocking or exiting.
+ *
+ * Calls (each documented below): ak_read_lock, ak_read_unlock,
+ * ak_read_depth, ak_qsbr_online, ak_qsbr_offline, ak_quiescent, ak_retire,
  * ak_synchronize, ak_barrier, ak_pointer_replace, ak_smr_stats,
  * ak_smr_membarrier_active.
  *
- * No registration call: a thread's first ak_read_lock registers it (one
- * allocation, once per thread; records of exited threads are reused). A
- * thread that exits, inside a read section or not, leaves grace-period
- * accounting through a pthread key destructor.
+ * No registration call: a thread's first ak_read_lock (or ak_qsbr_online)
+ * registers it (one allocation, once per thread; records of exited threads
+ * are reused). A thread that exits, inside a read section, online or
+ * neither, leaves grace-period accounting through a pthread key destructor.
  *
- * The read side is inline and costs, on the fast path, one TLS access, one
- * relaxed load of the global epoch, one relaxed store to the thread's own
- * word and (membarrier mode) a compiler barrier; ak_read_unlock is one
- * release store plus one load of a read-mostly flag. No locked instruction, no syscall, no clock, no allocation.
+ * The read side is inline and works on the thread's own TLS line only: the
+ * outermost ak_read_lock is one load of its word, one relaxed load of the
+ * global epoch, one store to the word and (membarrier mode) a load of a
+ * read-mostly flag and a compiler barrier; ak_read_unlock is one load of the
+ * depth, one release store and one load of a read-mostly flag (plus one
+ * load of the word without NDEBUG: the stray-unlock check). ak_quiescent is
+ * two loads and a compare unless a grace period is waiting for it. No
+ * locked instruction, no syscall, no clock, no allocation.
  * The ordering argument (which fence pairs with which) is in doc/smr.md and
  * in src/smr.c.
  *
@@ -242,6 +251,9 @@ static inline unsigned long ak_read_depth(void)
 }
 
 /* ---- QSBR: event-loop readers ------------------------------------------------ */
+
+/* Defined when this header has ak_qsbr_online/offline and ak_quiescent. */
+#define AK_SMR_QSBR 1
 
 /* ak_qsbr_online — from now on this thread may load shared pointers with no
  * read section at all (as liburcu-qsbr). It promises to call ak_quiescent
