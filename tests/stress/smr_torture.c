@@ -143,7 +143,7 @@ static void *reader(void *arg)
 
 /* QSBR reader: online, no read section. A pointer loaded after one
  * ak_quiescent stays valid until the next one. */
-static void qsbr_period(uint64_t *seed)
+static void qsbr_period(uint64_t *seed, bool holds)
 {
     uint64_t r = xorshift(seed);
     struct obj *o = ak_pointer_load_explicit(&cur, memory_order_acquire);
@@ -154,7 +154,7 @@ static void qsbr_period(uint64_t *seed)
         unsigned spin = (unsigned)(r >> 8) % 200;
         for (unsigned i = 0; i < spin; i++)
             ak_cpu_relax();
-        if ((r >> 20) % 64 == 0) {
+        if (holds && (r >> 20) % 64 == 0) {
             /* Hold it across many replacements (the writer never waits, so
              * they happen whatever a grace period does; at most 10 ms on a
              * loaded machine), then across a reclaimer batch (1-3 ms). */
@@ -185,7 +185,7 @@ static void *qsbr_reader(void *arg)
     uint64_t seed = (uint64_t)(uintptr_t)arg * 0x2545f4914f6cdd1dull + 13, n = 0;
     ak_qsbr_online();
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        qsbr_period(&seed);
+        qsbr_period(&seed, true);
         n++;
         if ((xorshift(&seed) & 1023) == 0) {
             /* offline, block (grace periods must not wait for us), back */
@@ -211,7 +211,7 @@ static void *short_reader(void *arg)
         /* a QSBR stint; every other one exits while online */
         ak_qsbr_online();
         for (int i = 0; i < 20; i++)
-            qsbr_period(&seed);
+            qsbr_period(&seed, false); /* short: the spawner must keep up */
         atomic_fetch_add(&qsbr_reads, 20);
         if (seed & 4)
             return NULL;
@@ -358,10 +358,12 @@ int main(int argc, char **argv)
     AK_CHECK(atomic_load(&qsbr_reads) > 0);
     AK_CHECK(atomic_load(&retires) > 0);
 #ifdef AK_SMR_TSAN
-    const uint64_t min_short = 10; /* thread creation is slow under TSan */
+    uint64_t min_short = 10; /* thread creation is slow under TSan */
 #else
-    const uint64_t min_short = secs >= 1 ? 100 : 1; /* hundreds come and go */
+    uint64_t min_short = secs >= 1 ? 100 : 1; /* hundreds come and go */
 #endif
+    if (getenv("AK_UNDER_QEMU_USER") && min_short > 10)
+        min_short = 10; /* ... and under qemu-user (84 in 2 s seen on a loaded host) */
     AK_CHECK(atomic_load(&short_threads) >= min_short);
     AK_CHECK(s1.records <= (uint64_t)nr + 2 + 16); /* their records were reused */
     AK_CHECK_EQ(stalls, 0);
