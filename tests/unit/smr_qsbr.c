@@ -67,8 +67,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Waits at most `ms`, or 6x that under qemu-user: one run in about 14 there,
+ * on a host with a load average of 45, stalled a thread for over 5 s. */
 static bool wait_flag(atomic_int *flag, int ms)
 {
+    if (getenv("AK_UNDER_QEMU_USER"))
+        ms *= 6;
     double end = ak_test_now() + ms / 1000.0;
     while (!atomic_load(flag)) {
         if (ak_test_now() > end)
@@ -85,22 +89,32 @@ static struct cfg *new_cfg(int v)
     return c;
 }
 
-/* A background ak_synchronize whose completion we can watch. */
-static atomic_int sync_done;
+/* A background ak_synchronize whose completion we can watch. start_sync
+ * returns once the thread is about to call it (a thread can take seconds to
+ * start under qemu-user on a loaded host). */
+static atomic_int sync_done, sync_started;
 static void *syncer(void *arg)
 {
-    (void)arg;
+    atomic_int *done = arg;
+    atomic_store(&sync_started, 1);
     TCHECK((ak_synchronize()) == (0));
-    atomic_store(&sync_done, 1);
+    atomic_store(done, 1);
     return NULL;
+}
+
+static pthread_t start_sync_flag(atomic_int *done)
+{
+    pthread_t s;
+    atomic_store(done, 0);
+    atomic_store(&sync_started, 0);
+    pthread_create(&s, NULL, syncer, done);
+    AK_CHECK(wait_flag(&sync_started, 5000));
+    return s;
 }
 
 static pthread_t start_sync(void)
 {
-    pthread_t s;
-    atomic_store(&sync_done, 0);
-    pthread_create(&s, NULL, syncer, NULL);
-    return s;
+    return start_sync_flag(&sync_done);
 }
 
 /* ---- not online: no-ops -------------------------------------------------------- */
@@ -248,21 +262,26 @@ static void test_sections_inside_online(void)
     pthread_create(&r, NULL, online_nester, NULL);
     AK_CHECK(wait_flag(&n_in, 5000));
     ak_pointer_replace(&shared_cfg, new_cfg(8), count_free);
-    pthread_t s = start_sync();
+    static atomic_int done1, done2;
+    pthread_t s1 = start_sync_flag(&done1);
     sleep_ms(80);
-    AK_CHECK_EQ(atomic_load(&sync_done), 0); /* the quiescent inside the section did nothing */
+    AK_CHECK_EQ(atomic_load(&done1), 0); /* the quiescent inside the section did nothing */
     atomic_store(&n_go, 1);
-    AK_CHECK(wait_flag(&sync_done, 5000));
-    pthread_join(s, NULL);
+    /* The nester now leaves its sections and runs its own synchronize (going
+     * offline for it): s1 can complete; its grace period may also have
+     * started late and wait for the nester's next online stint, so it is
+     * joined only after that stint ends. */
     AK_CHECK(wait_flag(&n_step, 5000));
     ak_pointer_replace(&shared_cfg, new_cfg(9), count_free);
-    s = start_sync();
+    pthread_t s2 = start_sync_flag(&done2);
     sleep_ms(80);
-    AK_CHECK_EQ(atomic_load(&sync_done), 0); /* online again after its own synchronize */
+    AK_CHECK_EQ(atomic_load(&done2), 0); /* online again after its own synchronize */
     atomic_store(&n_step_ack, 1);
     pthread_join(r, NULL); /* it quiesces and goes offline */
-    AK_CHECK(wait_flag(&sync_done, 5000));
-    pthread_join(s, NULL);
+    AK_CHECK(wait_flag(&done1, 5000));
+    AK_CHECK(wait_flag(&done2, 5000));
+    pthread_join(s1, NULL);
+    pthread_join(s2, NULL);
     ak_pointer_replace(&shared_cfg, NULL, count_free);
     AK_CHECK_EQ(ak_barrier(), 0);
     AK_CHECK_EQ(atomic_load(&frees), 3);
