@@ -26,16 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ak_test.h"
+#include "smr_test.h"
 
 extern atomic_int ak__smr_test_fail_alloc; /* test hook in src/smr.c */
-
-#ifdef AK_SMR_TSAN
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-    return "die_after_fork=0";
-}
-#endif
 
 /* Checks made on other threads: ak_test.h's counters are plain (for the
  * main thread); these are atomic and summed into it at the end. */
@@ -59,27 +52,6 @@ static void count_free(void *p)
     c->v = -1; /* poison */
     atomic_fetch_add(&frees, 1);
     free(p);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* Waits at most `ms`, or 6x that under qemu-user: one run in about 14 there,
- * on a host with a load average of 45, stalled a thread for over 5 s. */
-static bool wait_flag(atomic_int *flag, int ms)
-{
-    if (getenv("AK_UNDER_QEMU_USER"))
-        ms *= 6;
-    double end = ak_test_now() + ms / 1000.0;
-    while (!atomic_load(flag)) {
-        if (ak_test_now() > end)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
 }
 
 static struct cfg *new_cfg(int v)
@@ -401,17 +373,7 @@ static void test_fork(void)
     }
     AK_CHECK(pid > 0);
     ak_qsbr_offline();
-    int status = -1;
-    double end = ak_test_now() + 10;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ak_test_now() < end)
-        sleep_ms(5);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    AK_CHECK(w == pid);
-    AK_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    AK_CHECK(child_ok(pid));
     atomic_store(&f_go, 1);
     pthread_join(r, NULL);
     ak_pointer_replace(&shared_cfg, NULL, free);
