@@ -6,19 +6,33 @@
  *   atomkit           ak_pointer_replace (swap + ak_retire; batched reclaimer)
  *   atomkit-maxwriter the same, writer replacing flat out (no 100 µs pause):
  *                     shows the sustained ak_pointer_replace rate
- *   liburcu-memb      _LGPL_SOURCE inline read side; rcu_xchg_pointer +
- *                     synchronize_rcu + free in the writer
+ *   liburcu-memb-callrcu  _LGPL_SOURCE inline read side; rcu_xchg_pointer +
+ *                     urcu_memb_call_rcu (the fair peer: like ak_pointer_replace
+ *                     it never blocks the writer; liburcu's call_rcu thread
+ *                     batches the grace periods). The target ratio uses it.
+ *   liburcu-memb      the same readers; rcu_xchg_pointer + synchronize_rcu +
+ *                     free in the writer (a blocking writer: one grace period,
+ *                     so one membarrier, per replace)
  *   ck_epoch          begin/end; ck_epoch_call + ck_epoch_poll (never the
  *                     blocking ck_epoch_synchronize, which hung here with 2
  *                     readers); teardown polls with a 2 s deadline, then
  *                     leaks what is left and says so
+ *   atomkit-qsbr      QSBR readers (ak_qsbr_online; plain acquire loads; one
+ *                     ak_quiescent per 256 reads, as an event loop does once
+ *                     per iteration); the atomkit writer
+ *   liburcu-qsbr      its peer (bench/peer_urcu_qsbr.c): rcu_dereference, one
+ *                     urcu_qsbr_quiescent_state per 256 reads; rcu_xchg_pointer
+ *                     + urcu_qsbr_call_rcu
  *   pthread_rwlock    readers rdlock; writer wrlock, swap, unlock, free
  *   pthread_mutex     the same with a mutex
  *   raw-floor         acquire load, nothing else; the writer never frees
  *                     during the run (the floor: no reclamation at all)
  * ns/op is ns per read per reader thread. Notes: the writer's replace rate
- * and, for atomkit, the median and p99 of ak_synchronize latency sampled by
- * the writer (every 10th replace) while readers run.
+ * and, for the atomkit and call_rcu rows, the median and p99 of a grace
+ * period (ak_synchronize, or the flavour's synchronize_rcu) timed by the
+ * writer every 10th replace while readers run: every such row pays the same
+ * extra grace periods, so their read costs stay comparable. With QSBR
+ * readers this is the grace-period latency with N online threads.
  */
 #include <atomkit.h>
 #include <pthread.h>
@@ -34,6 +48,9 @@
 #ifdef AK_HAVE_CK
 #include <ck_epoch.h>
 #endif
+#ifdef AK_HAVE_URCU_QSBR
+#include "peer_urcu_qsbr.h"
+#endif
 
 /* Forces the field to be loaded into a register (AK_BENCH_SINK's "g"
  * constraint lets the compiler pass a memory operand and skip the load). */
@@ -43,6 +60,9 @@ struct config {
     uint64_t version;
     uint64_t field;
     struct config *next_leak; /* raw-floor: chain of never-freed objects */
+#ifdef AK_HAVE_URCU
+    struct rcu_head urcu_head; /* liburcu-memb-callrcu */
+#endif
 #ifdef AK_HAVE_CK
     ck_epoch_entry_t ck_entry;
 #endif
@@ -69,11 +89,13 @@ struct cell {
     bool paced;            /* 100 µs cadence, else flat out */
     const char *name;
     void (*replace)(struct cell *c, uint64_t v);
+    void (*writer_init)(void); /* optional: run on the writer thread first */
+    void (*writer_fini)(void); /* optional: run on the writer thread last */
     uint64_t replaces;
     int64_t t0, t1;
-    int64_t *lat;          /* ak_synchronize latencies (atomkit only) */
+    int64_t *lat;          /* grace-period latencies */
     int nlat;
-    bool sample_sync;
+    int64_t (*time_sync)(void); /* optional: times one grace period (writer) */
     struct config *leaked; /* raw-floor */
     int ck_nreaders;
 #ifdef AK_HAVE_CK
@@ -86,6 +108,8 @@ struct cell {
 static void *writer_main(void *arg)
 {
     struct cell *c = arg;
+    if (c->writer_init)
+        c->writer_init();
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     c->t0 = ak_bench_now_ns();
@@ -93,11 +117,8 @@ static void *writer_main(void *arg)
     while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
         c->replace(c, ++v);
         c->replaces++;
-        if (c->sample_sync && v % 10 == 0 && c->nlat < MAX_LAT) {
-            int64_t s = ak_bench_now_ns();
-            ak_synchronize();
-            c->lat[c->nlat++] = ak_bench_now_ns() - s;
-        }
+        if (c->time_sync && v % 10 == 0 && c->nlat < MAX_LAT)
+            c->lat[c->nlat++] = c->time_sync();
         if (c->paced) {
             next.tv_nsec += 100000;
             if (next.tv_nsec >= 1000000000L) {
@@ -108,6 +129,8 @@ static void *writer_main(void *arg)
         }
     }
     c->t1 = ak_bench_now_ns();
+    if (c->writer_fini)
+        c->writer_fini();
     return NULL;
 }
 
@@ -151,11 +174,11 @@ static void note_writer(struct cell *c)
         int64_t med = c->lat[c->nlat / 2];
         int64_t p99 = c->lat[(size_t)((double)c->nlat * 0.99) < (size_t)c->nlat
                              ? (size_t)((double)c->nlat * 0.99) : (size_t)c->nlat - 1];
-        ak_bench_note("  %-17s %2d readers: writer %9.0f replaces/s; ak_synchronize median %.1f us, "
+        ak_bench_note("  %-20s %2d readers: writer %9.0f replaces/s; synchronize median %.1f us, "
                       "p99 %.1f us (%d samples)", c->name, c->readers, rate, (double)med / 1e3,
                       (double)p99 / 1e3, c->nlat);
     } else {
-        ak_bench_note("  %-17s %2d readers: writer %9.0f replaces/s", c->name, c->readers, rate);
+        ak_bench_note("  %-20s %2d readers: writer %9.0f replaces/s", c->name, c->readers, rate);
     }
 }
 
@@ -170,18 +193,27 @@ static void ak_replace(struct cell *c, uint64_t v)
     ak_pointer_replace(&ak_cfg, new_config(v), free);
 }
 
+static int64_t ak_time_sync(void)
+{
+    int64_t s = ak_bench_now_ns();
+    ak_synchronize();
+    return ak_bench_now_ns() - s;
+}
+
 static void *ak_setup_common(int readers, const char *name, bool paced)
 {
     ak_pointer_store(&ak_cfg, new_config(1));
     struct cell *c = cell_new(readers, name, paced, ak_replace);
     c->lat = calloc(MAX_LAT, sizeof *c->lat);
-    c->sample_sync = paced;
+    if (paced)
+        c->time_sync = ak_time_sync;
     cell_start(c);
     return c;
 }
 
 static void *ak_setup(int readers) { return ak_setup_common(readers, "atomkit", true); }
 static void *ak_setup_max(int readers) { return ak_setup_common(readers, "atomkit-maxwriter", false); }
+static void *ak_setup_qsbr(int readers) { return ak_setup_common(readers, "atomkit-qsbr", true); }
 
 static uint64_t ak_work(void *ctx, int tid, const atomic_bool *stop)
 {
@@ -192,6 +224,25 @@ static uint64_t ak_work(void *ctx, int tid, const atomic_bool *stop)
         READ_FIELD(c->field);
         ak_read_unlock();
     });
+}
+
+/* QSBR: online for the whole run, no read section; one quiescent state per
+ * 256 reads (an event loop's iteration). */
+static uint64_t ak_qsbr_work(void *ctx, int tid, const atomic_bool *stop)
+{
+    (void)ctx, (void)tid;
+    ak_qsbr_online();
+    uint64_t ops = 0;
+    while (!atomic_load_explicit(stop, memory_order_relaxed)) {
+        for (int i = 0; i < 256; i++) {
+            struct config *c = ak_pointer_load_explicit(&ak_cfg, memory_order_acquire);
+            READ_FIELD(c->field);
+        }
+        ak_quiescent();
+        ops += 256;
+    }
+    ak_qsbr_offline();
+    return ops;
 }
 
 static void ak_teardown(void *ctx)
@@ -254,6 +305,90 @@ static void urcu_teardown(void *ctx)
     struct config *old = rcu_xchg_pointer(&urcu_cfg, NULL);
     urcu_memb_synchronize_rcu();
     free(old);
+    free(c->lat);
+    free(c);
+}
+
+/* The fair peer of ak_pointer_replace: swap, then hand the old object to
+ * liburcu's call_rcu thread, which batches grace periods; the writer never
+ * waits. call_rcu needs a registered caller (it enters a read section). */
+static void urcu_cr_free(struct rcu_head *h)
+{
+    free((char *)h - offsetof(struct config, urcu_head));
+}
+
+static void urcu_cr_replace(struct cell *c, uint64_t v)
+{
+    (void)c;
+    struct config *old = rcu_xchg_pointer(&urcu_cfg, new_config(v));
+    urcu_memb_call_rcu(&old->urcu_head, urcu_cr_free);
+}
+
+static int64_t urcu_time_sync(void)
+{
+    int64_t s = ak_bench_now_ns();
+    urcu_memb_synchronize_rcu();
+    return ak_bench_now_ns() - s;
+}
+
+static void *urcu_cr_setup(int readers)
+{
+    rcu_assign_pointer(urcu_cfg, new_config(1));
+    struct cell *c = cell_new(readers, "liburcu-memb-callrcu", true, urcu_cr_replace);
+    c->writer_init = urcu_memb_register_thread;
+    c->writer_fini = urcu_memb_unregister_thread;
+    c->lat = calloc(MAX_LAT, sizeof *c->lat);
+    c->time_sync = urcu_time_sync;
+    cell_start(c);
+    return c;
+}
+
+static void urcu_cr_teardown(void *ctx)
+{
+    struct cell *c = ctx;
+    cell_stop(c);
+    note_writer(c);
+    struct config *old = rcu_xchg_pointer(&urcu_cfg, NULL);
+    urcu_memb_synchronize_rcu();
+    free(old);
+    urcu_memb_barrier(); /* every call_rcu callback has run */
+    free(c->lat);
+    free(c);
+}
+#endif
+
+/* ---- liburcu-qsbr (bench/peer_urcu_qsbr.c) ---------------------------------------- */
+#ifdef AK_HAVE_URCU_QSBR
+static void urcu_qsbr_replace(struct cell *c, uint64_t v)
+{
+    (void)c;
+    ak_peer_urcu_qsbr_replace(v);
+}
+
+static void *urcu_qsbr_setup(int readers)
+{
+    ak_peer_urcu_qsbr_publish_first();
+    struct cell *c = cell_new(readers, "liburcu-qsbr", true, urcu_qsbr_replace);
+    c->writer_init = ak_peer_urcu_qsbr_writer_init;
+    c->writer_fini = ak_peer_urcu_qsbr_writer_fini;
+    c->lat = calloc(MAX_LAT, sizeof *c->lat);
+    c->time_sync = ak_peer_urcu_qsbr_time_synchronize;
+    cell_start(c);
+    return c;
+}
+
+static uint64_t urcu_qsbr_work(void *ctx, int tid, const atomic_bool *stop)
+{
+    (void)ctx, (void)tid;
+    return ak_peer_urcu_qsbr_work(stop);
+}
+
+static void urcu_qsbr_teardown(void *ctx)
+{
+    struct cell *c = ctx;
+    cell_stop(c);
+    note_writer(c);
+    ak_peer_urcu_qsbr_teardown();
     free(c->lat);
     free(c);
 }
@@ -440,8 +575,10 @@ static void raw_teardown(void *ctx)
 static const ak_bench_scheme schemes[] = {
     { "atomkit", NULL, ak_setup, ak_work, ak_teardown },
 #ifdef AK_HAVE_URCU
+    { "liburcu-memb-callrcu", NULL, urcu_cr_setup, urcu_work, urcu_cr_teardown },
     { "liburcu-memb", NULL, urcu_setup, urcu_work, urcu_teardown },
 #else
+    { "liburcu-memb-callrcu", "liburcu-dev", NULL, NULL, NULL },
     { "liburcu-memb", "liburcu-dev", NULL, NULL, NULL },
 #endif
 #ifdef AK_HAVE_CK
@@ -453,11 +590,21 @@ static const ak_bench_scheme schemes[] = {
     { "pthread_mutex", NULL, mx_setup, mx_work, locked_teardown },
     { "raw-floor", NULL, raw_setup, raw_work, raw_teardown },
     { "atomkit-maxwriter", NULL, ak_setup_max, ak_work, ak_teardown },
+    { "atomkit-qsbr", NULL, ak_setup_qsbr, ak_qsbr_work, ak_teardown },
+#ifdef AK_HAVE_URCU_QSBR
+    { "liburcu-qsbr", NULL, urcu_qsbr_setup, urcu_qsbr_work, urcu_qsbr_teardown },
+#else
+    { "liburcu-qsbr", "liburcu-dev", NULL, NULL, NULL },
+#endif
 };
 
 static const ak_bench_pair pairs[] = {
-    { "atomkit", "liburcu-memb", "atomkit/liburcu-memb (target >= 1.0: ns/read <= liburcu's)" },
+    { "atomkit", "liburcu-memb-callrcu",
+      "atomkit/liburcu-memb-callrcu (target >= 1.0: ns/read <= liburcu's with the fair, non-blocking writer)" },
+    { "atomkit", "liburcu-memb", "atomkit/liburcu-memb (synchronize_rcu writer; for reference)" },
     { "atomkit", "raw-floor", "atomkit/raw-floor (target >= 0.67: <= 1.5x the floor's ns/read)" },
+    { "atomkit-qsbr", "raw-floor", "atomkit-qsbr/raw-floor (target >= 0.91: <= 1.1x the floor's ns/read)" },
+    { "atomkit-qsbr", "liburcu-qsbr", "atomkit-qsbr/liburcu-qsbr (ns/read; >= 1.0: at or below liburcu-qsbr's)" },
 };
 
 const ak_bench_scenario ak_scenario_config_read = {

@@ -25,30 +25,35 @@ if(AK_BUILD_TESTS)
       ENVIRONMENT "AK_SMR_FORCE_FALLBACK=1;AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
   endforeach()
 
-  # Seen failing, library side: the real library with the grace-period wait
-  # removed from reclamation (AK_BROKEN_SMR_NO_GRACE). The torture test must
-  # catch it.
+  # Seen failing, library side: the torture test linked against the real
+  # library built with one deliberate protocol bug; each must be caught.
+  #   AK_BROKEN_SMR_NO_GRACE   reclamation skips the grace period
+  #   AK_BROKEN_SMR_QSBR_SKIP  grace periods skip QSBR-online threads
   if(EXISTS ${PROJECT_SOURCE_DIR}/tests/stress/smr_torture.c)
     file(GLOB _ak_all_src CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.c)
-    add_library(atomkit_smr_broken_no_grace STATIC EXCLUDE_FROM_ALL ${_ak_all_src})
-    target_include_directories(atomkit_smr_broken_no_grace PUBLIC
-      ${PROJECT_SOURCE_DIR}/include ${PROJECT_BINARY_DIR}/include)
-    target_compile_definitions(atomkit_smr_broken_no_grace PRIVATE AK_BROKEN_SMR_NO_GRACE=1)
-    target_link_libraries(atomkit_smr_broken_no_grace PUBLIC Threads::Threads)
-    add_executable(stress_smr_torture_broken_no_grace ${PROJECT_SOURCE_DIR}/tests/stress/smr_torture.c)
-    target_link_libraries(stress_smr_torture_broken_no_grace PRIVATE atomkit_smr_broken_no_grace)
-    target_include_directories(stress_smr_torture_broken_no_grace PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-    target_compile_options(stress_smr_torture_broken_no_grace PRIVATE ${AK_WARNINGS})
-    target_compile_definitions(stress_smr_torture_broken_no_grace PRIVATE _GNU_SOURCE)
-    set_target_properties(stress_smr_torture_broken_no_grace PROPERTIES EXCLUDE_FROM_ALL OFF)
-    add_test(NAME seen_failing_smr_torture_library_no_grace COMMAND stress_smr_torture_broken_no_grace)
-    set_tests_properties(seen_failing_smr_torture_library_no_grace PROPERTIES WILL_FAIL TRUE
-      TIMEOUT 300 LABELS "seen_failing;smr" ENVIRONMENT "AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
+    foreach(_v no_grace qsbr_skip)
+      string(TOUPPER ${_v} _V)
+      add_library(atomkit_smr_broken_${_v} STATIC EXCLUDE_FROM_ALL ${_ak_all_src})
+      target_include_directories(atomkit_smr_broken_${_v} PUBLIC
+        ${PROJECT_SOURCE_DIR}/include ${PROJECT_BINARY_DIR}/include)
+      target_compile_definitions(atomkit_smr_broken_${_v} PRIVATE AK_BROKEN_SMR_${_V}=1)
+      target_link_libraries(atomkit_smr_broken_${_v} PUBLIC Threads::Threads)
+      add_executable(stress_smr_torture_broken_${_v} ${PROJECT_SOURCE_DIR}/tests/stress/smr_torture.c)
+      target_link_libraries(stress_smr_torture_broken_${_v} PRIVATE atomkit_smr_broken_${_v})
+      target_include_directories(stress_smr_torture_broken_${_v} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+      target_compile_options(stress_smr_torture_broken_${_v} PRIVATE ${AK_WARNINGS})
+      target_compile_definitions(stress_smr_torture_broken_${_v} PRIVATE _GNU_SOURCE)
+      set_target_properties(stress_smr_torture_broken_${_v} PROPERTIES EXCLUDE_FROM_ALL OFF)
+      add_test(NAME seen_failing_smr_torture_library_${_v} COMMAND stress_smr_torture_broken_${_v})
+      set_tests_properties(seen_failing_smr_torture_library_${_v} PROPERTIES WILL_FAIL TRUE
+        TIMEOUT 300 LABELS "seen_failing;smr" ENVIRONMENT "AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
+    endforeach()
   endif()
 
   # The Promela model of the grace-period protocol (tests/model/smr.pml),
-  # checked by spin: safety and progress in both modes must hold, and each
-  # deliberately broken protocol must be caught. The driver script is
+  # checked by spin: safety and progress in both modes, with and without
+  # QSBR threads, must hold, and each deliberately broken protocol must be
+  # caught. The driver script is
   # generated here so the module stays in one file.
   find_program(AK_SPIN spin)
   if(AK_SPIN AND EXISTS ${PROJECT_SOURCE_DIR}/tests/model/smr.pml)
@@ -63,7 +68,14 @@ set(checks
   "progress_fallback|-DMB=0|progress|pass"
   "broken_no_barrier|-DBROKEN_NO_BARRIER|safety|fail"
   "broken_no_wait|-DBROKEN_NO_WAIT|safety|fail"
-  "broken_wait_zero|-DBROKEN_WAIT_ZERO|progress|fail")
+  "broken_wait_zero|-DBROKEN_WAIT_ZERO|progress|fail"
+  "safety_mix_membarrier|-DMB=1 -DMIX=1|safety|pass"
+  "safety_qsbr_membarrier|-DMB=1 -DMIX=2|safety|pass"
+  "safety_qsbr_fallback|-DMB=0 -DMIX=2|safety|pass"
+  "progress_qsbr|-DMB=1 -DMIX=2|progress|pass"
+  "broken_qsbr_skip|-DMB=1 -DMIX=1 -DBROKEN_QSBR_SKIP|safety|fail"
+  "broken_qsbr_early|-DMB=1 -DMIX=2 -DBROKEN_QSBR_EARLY|safety|fail"
+  "broken_qsbr_plain|-DMB=1 -DMIX=2 -DBROKEN_QSBR_PLAIN|safety|fail")
 set(bad 0)
 foreach(c ${checks})
   string(REPLACE "|" ";" f "${c}")
@@ -148,4 +160,29 @@ if(AK_BUILD_TESTS AND TARGET unit_smr_api)
   set_tests_properties(unit_smr_api_fork unit_smr_api_fork_fallback PROPERTIES
     TIMEOUT 120 LABELS "unit;smr" SKIP_RETURN_CODE 77)
   set_tests_properties(unit_smr_api_fork_fallback PROPERTIES ENVIRONMENT "AK_SMR_FORCE_FALLBACK=1")
+endif()
+
+# akbench's liburcu-qsbr peer (config-read row "liburcu-qsbr"), detected
+# beside liburcu-memb. Its own source file: liburcu's flavour headers cannot
+# share a translation unit.
+if(AK_BUILD_BENCH AND TARGET akbench)
+  target_sources(akbench PRIVATE ${PROJECT_SOURCE_DIR}/bench/peer_urcu_qsbr.c)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(URCU_QSBR QUIET IMPORTED_TARGET liburcu-qsbr)
+  endif()
+  if(URCU_QSBR_FOUND)
+    target_compile_definitions(akbench PRIVATE AK_HAVE_URCU_QSBR=1)
+    target_link_libraries(akbench PRIVATE PkgConfig::URCU_QSBR)
+  else()
+    message(STATUS "atomkit: liburcu-qsbr not found: its bench row is skipped (apt-get install liburcu-dev)")
+  endif()
+endif()
+
+# smr_readcost: the read loops of atomkit (sections and QSBR) and liburcu-memb
+# in CPU time per read, side by side (doc/smr.md, "Performance").
+if(AK_BUILD_BENCH AND URCU_MEMB_FOUND)
+  add_executable(smr_readcost ${PROJECT_SOURCE_DIR}/bench/smr_readcost.c)
+  target_link_libraries(smr_readcost PRIVATE atomkit_static PkgConfig::URCU_MEMB)
+  target_compile_options(smr_readcost PRIVATE ${AK_WARNINGS})
+  set_target_properties(smr_readcost PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
 endif()

@@ -14,19 +14,28 @@
  *   ak_read_unlock();
  *   ak_pointer_replace(&cur, fresh, free);           writer: swap + retire old
  *
- * Calls (each documented below): ak_read_lock, ak_read_unlock, ak_retire,
+ * Event-loop threads may instead go online (QSBR, as liburcu-qsbr):
+ *   ak_qsbr_online();  loop { ...plain loads...; ak_quiescent(); }
+ *   ak_qsbr_offline(); before blocking or exiting.
+ *
+ * Calls (each documented below): ak_read_lock, ak_read_unlock,
+ * ak_read_depth, ak_qsbr_online, ak_qsbr_offline, ak_quiescent, ak_retire,
  * ak_synchronize, ak_barrier, ak_pointer_replace, ak_smr_stats,
  * ak_smr_membarrier_active.
  *
- * No registration call: a thread's first ak_read_lock registers it (one
- * allocation, once per thread; records of exited threads are reused). A
- * thread that exits, inside a read section or not, leaves grace-period
- * accounting through a pthread key destructor.
+ * No registration call: a thread's first ak_read_lock (or ak_qsbr_online)
+ * registers it (one allocation, once per thread; records of exited threads
+ * are reused). A thread that exits, inside a read section, online or
+ * neither, leaves grace-period accounting through a pthread key destructor.
  *
- * The read side is inline and costs, on the fast path, one TLS access, one
- * relaxed load of the global epoch, one relaxed store to the thread's own
- * word and (membarrier mode) a compiler barrier; ak_read_unlock is one
- * release store plus one load of a read-mostly flag. No locked instruction, no syscall, no clock, no allocation.
+ * The read side is inline and works on the thread's own TLS line only: the
+ * outermost ak_read_lock is one load of its word, one relaxed load of the
+ * global epoch, one store to the word and (membarrier mode) a load of a
+ * read-mostly flag and a compiler barrier; ak_read_unlock is one load of the
+ * depth, one release store and one load of a read-mostly flag (plus one
+ * load of the word without NDEBUG: the stray-unlock check). ak_quiescent is
+ * two loads and a compare unless a grace period is waiting for it. No
+ * locked instruction, no syscall, no clock, no allocation.
  * The ordering argument (which fence pairs with which) is in doc/smr.md and
  * in src/smr.c.
  *
@@ -69,25 +78,36 @@ extern "C" {
 
 /* ---- internals the inline read side needs (not API) --------------------- */
 
-/* One per registered thread, cache-line sized; lives in a global registry
- * (an append-only lock-free list; records are reused, never freed). */
-struct ak__smr_rec {
-    /* 0: not in a read section. Otherwise the global epoch the thread read
-     * when it entered its outermost section. Written only by its thread
-     * (and by the exit destructor / fork child handler), read by writers. */
-    _Atomic(uintptr_t) word;
-    char ak__pad[64 - sizeof(uintptr_t)];
-};
+/* Per-thread state, in TLS, on its own cache line. Only its own thread
+ * writes it, except `word`'s exit reset by the thread's own destructor.
+ *
+ * `word` is what grace periods read: 0 outside any section (and offline),
+ * otherwise the global epoch the thread read when it entered its outermost
+ * section (or, for a QSBR-online thread, at its last quiescent state). A
+ * registered thread's record holds the address of its `word` (registered
+ * by address, as liburcu does), so the read side reaches it with one
+ * %fs-relative access and no pointer chase; the exit destructor unlinks the
+ * address before the thread's TLS goes away (src/smr.c, "pins").
+ *
+ * `nest` is the nesting depth beyond the outermost section in its low bits
+ * and the thread's state in its top bits (AK__SMR_*): a registered thread
+ * outside QSBR has no state bit, so the common lock/unlock pair tests one
+ * value and never stores to `nest`. An unregistered thread starts with
+ * word = 1 and nest = AK__SMR_UNREG (the TLS initialiser), so its first
+ * ak_read_lock takes the nested-looking branch, sees the state bit and
+ * registers out of line: the fast path needs no "registered?" test. */
+#define AK__SMR_UNREG  ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1)) /* no record */
+#define AK__SMR_OOM    ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 2)) /* counted in the
+                                                   shared out-of-memory counter */
+#define AK__SMR_ONLINE ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 3)) /* QSBR online */
+#define AK__SMR_EXITED ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 4)) /* exit destructor
+                                                   ran: never register again */
+#define AK__SMR_DEPTH  (AK__SMR_EXITED - 1)                          /* depth bits */
 
-/* Per-thread state. Only its own thread touches it. Whether the thread is
- * in a section is its word != 0: the common, non-nested lock/unlock pair
- * then never stores to `nest`, which keeps a store-to-load forwarding hop
- * off each iteration of a reader loop. */
 struct ak__smr_tls {
-    struct ak__smr_rec *rec; /* NULL until the first ak_read_lock */
-    uintptr_t nest;          /* depth beyond the outermost section */
-    int oom;                 /* outermost section counted in the shared
-                              * out-of-memory counter (no record) */
+    _Alignas(64) _Atomic(uintptr_t) word; /* read by grace periods (by address) */
+    uintptr_t nest;                      /* depth beyond the outermost | state */
+    void *rec;                           /* slow paths only: the thread's record */
 };
 
 /* The inline read side names this variable directly (never through a local
@@ -113,10 +133,11 @@ struct ak__smr_global {
  * (C11 6.7.5, C++ [dcl.align]), and C++ accepts none in this position. */
 extern struct ak__smr_global ak__smr_g;
 
-void ak__smr_lock_slow(void);   /* no record yet: registers the thread */
-void ak__smr_unlock_slow(void); /* no record: out-of-memory section or stray */
-void ak__smr_stray_unlock(void);/* debug builds: counts stray unlocks */
-void ak__smr_wake_gp(void);     /* wakes a sleeping grace-period waiter */
+void ak__smr_lock_slow(void);     /* unregistered (registers) or out-of-memory */
+void ak__smr_unlock_slow(void);   /* out-of-memory section, or stray */
+void ak__smr_stray_unlock(void);  /* debug builds: counts stray unlocks */
+void ak__smr_wake_gp(void);       /* wakes a sleeping grace-period waiter */
+void ak__smr_quiescent_slow(void);/* QSBR-online thread without a record */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define AK__SMR_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -136,29 +157,32 @@ void ak__smr_wake_gp(void);     /* wakes a sleeping grace-period waiter */
  * pointers inside the section still need acquire (or consume) ordering to
  * see the pointed-to contents: use ak_pointer_load (seq_cst) or
  * ak_pointer_load_explicit(p, memory_order_acquire).
+ * On a QSBR-online thread (ak_qsbr_online) a section is only a depth count:
+ * the online state already protects it.
  * Blocks: no (wait-free). Allocates: only on a thread's first call ever
  * (registration, which may take a mutex-free CAS loop and one malloc). */
 static inline void ak_read_lock(void)
 {
-    struct ak__smr_rec *r = ak__smr_tls.rec;
-    if (AK__SMR_UNLIKELY(r == NULL)) {
-        ak__smr_lock_slow(); /* first use (registers), or no record */
-        return;
-    }
-    /* Our own word, written only by us: nonzero means we are inside. */
-    if (atomic_load_explicit(&r->word, memory_order_relaxed) != 0) {
-        ak__smr_tls.nest++; /* nested: the outermost section already protects us */
+    /* Our own word, written only by us: nonzero means we are inside (or
+     * online, or not registered yet: the state bits of `nest` tell). */
+    if (AK__SMR_UNLIKELY(atomic_load_explicit(&ak__smr_tls.word, memory_order_relaxed) != 0)) {
+        uintptr_t n = ak__smr_tls.nest;
+        if (AK__SMR_UNLIKELY(n & (AK__SMR_UNREG | AK__SMR_OOM))) {
+            ak__smr_lock_slow(); /* first use (registers), or no record */
+            return;
+        }
+        ak__smr_tls.nest = n + 1; /* nested: the outermost section protects us */
         return;
     }
 #ifdef AK_SMR_TSAN
     /* TSan build: seq_cst load and store, no standalone fence, so TSan
      * sees the epoch edge (writer's store -> this load) and the unlock edge. */
-    atomic_store_explicit(&r->word, atomic_load(&ak__smr_g.epoch), memory_order_seq_cst);
+    atomic_store_explicit(&ak__smr_tls.word, atomic_load(&ak__smr_g.epoch), memory_order_seq_cst);
 #else
     /* Relaxed: the epoch value is only a tag compared for equality; what
      * orders it is the fence below (fallback) or the writer's membarrier. */
     uintptr_t e = atomic_load_explicit(&ak__smr_g.epoch, memory_order_relaxed);
-    atomic_store_explicit(&r->word, e, memory_order_relaxed);
+    atomic_store_explicit(&ak__smr_tls.word, e, memory_order_relaxed);
     /* STORE word -> LOAD (section) must not be reordered, or a writer could
      * read word == 0 while we already read the old pointer (store buffering).
      * Pairs with the writer's barrier before its scan (src/smr.c, "M1"). */
@@ -172,36 +196,37 @@ static inline void ak_read_lock(void)
 /* ak_read_unlock — leave a read section. Only the outermost unlock ends the
  * section. A stray unlock (no section open on this thread) is ignored; it
  * never touches any other thread's state (counted in ak_smr_stats'
- * stray_unlocks when the caller is compiled without NDEBUG).
+ * stray_unlocks when the caller is compiled without NDEBUG, and always on a
+ * thread that never entered a section or is QSBR-online).
  * Returns: nothing. Ordering: the outermost call is a release store: every
  * access of the section happens-before a writer's scan that reads it.
  * Blocks: no (wait-free). Allocates: no. */
 static inline void ak_read_unlock(void)
 {
-    if (ak__smr_tls.nest != 0) {
-        ak__smr_tls.nest--;
-        return;
-    }
-    struct ak__smr_rec *r = ak__smr_tls.rec;
-    if (AK__SMR_UNLIKELY(r == NULL)) {
-        ak__smr_unlock_slow(); /* section without a record, or stray */
+    uintptr_t n = ak__smr_tls.nest;
+    if (AK__SMR_UNLIKELY(n != 0)) {
+        if (AK__SMR_UNLIKELY((n & AK__SMR_DEPTH) == 0)) {
+            ak__smr_unlock_slow(); /* out-of-memory section, or stray */
+            return;
+        }
+        ak__smr_tls.nest = n - 1;
         return;
     }
 #ifndef NDEBUG
-    if (AK__SMR_UNLIKELY(atomic_load_explicit(&r->word, memory_order_relaxed) == 0)) {
+    if (AK__SMR_UNLIKELY(atomic_load_explicit(&ak__smr_tls.word, memory_order_relaxed) == 0)) {
         ak__smr_stray_unlock();
         return;
     }
 #endif
     /* (A stray unlock in an NDEBUG build stores 0 over our own 0: no effect.) */
 #ifdef AK_SMR_TSAN
-    atomic_store_explicit(&r->word, 0, memory_order_seq_cst);
+    atomic_store_explicit(&ak__smr_tls.word, 0, memory_order_seq_cst);
     if (AK__SMR_UNLIKELY(atomic_load(&ak__smr_g.gp_futex) != 0))
         ak__smr_wake_gp();
 #else
     /* Release: the section's loads (and stores) are ordered before the 0;
      * pairs with the acquire load of the word in the writer's scan. */
-    atomic_store_explicit(&r->word, 0, memory_order_release);
+    atomic_store_explicit(&ak__smr_tls.word, 0, memory_order_release);
     /* A writer sleeping on us? Only a latency matter: a missed wake-up
      * (store/load reordering here) costs the writer one futex timeout. */
     atomic_signal_fence(memory_order_seq_cst);
@@ -210,13 +235,96 @@ static inline void ak_read_unlock(void)
 #endif
 }
 
-/* ak_read_depth — this thread's read-section nesting depth (0: outside).
+/* ak_read_depth — this thread's read-section nesting depth (0: outside; a
+ * QSBR-online thread outside any section is at depth 0).
  * Returns: the depth. Ordering: none (thread-local). Blocks: no.
  * Allocates: no. */
 static inline unsigned long ak_read_depth(void)
 {
-    bool in = ak__smr_tls.rec ? atomic_load_explicit(&ak__smr_tls.rec->word, memory_order_relaxed) != 0 : ak__smr_tls.oom != 0;
-    return in ? (unsigned long)ak__smr_tls.nest + 1 : 0;
+    uintptr_t n = ak__smr_tls.nest;
+    if (n & AK__SMR_ONLINE)
+        return (unsigned long)(n & AK__SMR_DEPTH);
+    if (n & AK__SMR_OOM)
+        return (unsigned long)(n & AK__SMR_DEPTH) + 1;
+    if (n & AK__SMR_UNREG)
+        return 0;
+    return atomic_load_explicit(&ak__smr_tls.word, memory_order_relaxed) != 0
+        ? (unsigned long)n + 1 : 0;
+}
+
+/* ---- QSBR: event-loop readers ------------------------------------------------ */
+
+/* Defined when this header has ak_qsbr_online/offline and ak_quiescent. */
+#define AK_SMR_QSBR 1
+
+/* ak_qsbr_online — from now on this thread may load shared pointers with no
+ * read section at all (as liburcu-qsbr). It promises to call ak_quiescent
+ * regularly (each call ends every use of pointers loaded before it) and
+ * ak_qsbr_offline before it blocks for long or exits. Grace periods wait for
+ * each online thread's next quiescent state, and for read sections alike:
+ * QSBR threads and read-section threads mix freely, and a read section on
+ * an online thread costs only a depth count. Idempotent. Called inside a
+ * read section, the section goes on and the thread is online after it.
+ * A thread that exits while online is taken offline by its exit destructor.
+ * ak_synchronize and ak_barrier on an online thread (outside any section)
+ * take it offline for the wait and back online after.
+ * Returns: nothing. Ordering: a full barrier between the thread's store to
+ * its word and its later loads (as the outermost ak_read_lock).
+ * Blocks: no (wait-free). Allocates: only if the thread was never registered
+ * (one record, as ak_read_lock's first call). */
+void ak_qsbr_online(void);
+
+/* ak_qsbr_offline — this thread holds no shared pointer from now on, until
+ * ak_qsbr_online; grace periods no longer wait for it. Call it before
+ * blocking (epoll_wait, a lock, a sleep) or exiting. A no-op on a thread
+ * that is not online. Called inside a read section, the section goes on
+ * (until its outermost unlock) and the thread is offline after it.
+ * Returns: nothing. Ordering: release (every access before the call
+ * happens-before a grace period's scan that reads the offline state).
+ * Blocks: no (wait-free). Allocates: no. */
+void ak_qsbr_offline(void);
+
+/* ak_quiescent — a quiescent state of a QSBR-online thread: it holds no
+ * shared pointer loaded before this call (typically once per event-loop
+ * iteration). Announces, when a grace period has started since the thread's
+ * last announcement, that the thread has passed it. Does nothing on a
+ * thread that is not online, or that is inside a read section.
+ * Returns: nothing. Ordering: release for the accesses before the call
+ * (when it announces); acquire load of the global epoch, so loads after it
+ * see every pointer unpublished before the grace period it announced.
+ * Blocks: no (wait-free, inline; two loads and a compare when no grace
+ * period is pending). Allocates: no. */
+static inline void ak_quiescent(void)
+{
+    uintptr_t n = ak__smr_tls.nest;
+    if (n != AK__SMR_ONLINE) {
+        if (AK__SMR_UNLIKELY(n == (AK__SMR_ONLINE | AK__SMR_OOM)))
+            ak__smr_quiescent_slow(); /* online without a record */
+        return; /* not online, or inside a read section: no-op */
+    }
+#ifdef AK_SMR_TSAN
+    uintptr_t e = atomic_load(&ak__smr_g.epoch);
+    if (e != atomic_load_explicit(&ak__smr_tls.word, memory_order_relaxed)) {
+        atomic_store(&ak__smr_tls.word, e);
+        if (AK__SMR_UNLIKELY(atomic_load(&ak__smr_g.gp_futex) != 0))
+            ak__smr_wake_gp();
+    }
+#else
+    /* Acquire: a grace period's M1 (a release fence) precedes its epoch
+     * store, so everything unpublished before it happens-before our later
+     * loads once we read the new value (src/smr.c, "QSBR"). */
+    uintptr_t e = atomic_load_explicit(&ak__smr_g.epoch, memory_order_acquire);
+    if (e != atomic_load_explicit(&ak__smr_tls.word, memory_order_relaxed)) {
+        /* Release: our accesses before this call are over when a scan
+         * reads the new value. */
+        atomic_store_explicit(&ak__smr_tls.word, e, memory_order_release);
+        /* A real fence, paid once per grace period (not per call): a waiter
+         * that went to sleep on us is never missed. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (AK__SMR_UNLIKELY(atomic_load_explicit(&ak__smr_g.gp_futex, memory_order_relaxed) != 0))
+            ak__smr_wake_gp();
+    }
+#endif
 }
 
 /* ---- write side ------------------------------------------------------------ */

@@ -27,8 +27,18 @@
  *    reclaimed object";
  *  - progress (LTL gp_progress, weak fairness): grace periods complete
  *    infinitely often while readers keep entering and leaving sections.
+ *  - QSBR (MIX=1: reader 0 uses sections, reader 1 is a QSBR thread;
+ *    MIX=2: one QSBR thread, no other reader). A QSBR thread loops: online (R1, R2,
+ *    F_R, then plain = 0), periods (load the pointer, use it, drop it, then
+ *    ak_quiescent: Q1 load the epoch, Q2 store it if it changed, then the
+ *    fence before the futex check), offline (plain = 1, a fence, R4), and
+ *    read sections while offline (unfenced in membarrier mode). The writer
+ *    issues membarrier only if some thread's plain flag is set (the "skipping
+ *    M1" rule of src/smr.c), so MIX=2 exercises the skip. The store buffer
+ *    holds one store of either the word or the plain flag.
  * Not modelled: ARM/POWER ordering beyond TSO (doc/smr.md argues it),
- * batching (one grace period per batch is the same protocol), registration.
+ * batching (one grace period per batch is the same protocol), registration,
+ * nesting (a depth count, no shared access).
  *
  * Broken variants, to see the checker catch bugs (CTest runs them and
  * requires an error):
@@ -36,10 +46,19 @@
  *   -DBROKEN_NO_WAIT      the writer frees without waiting for readers
  *   -DBROKEN_WAIT_ZERO    the writer waits for each word to be 0 (no epoch):
  *                         safe, but grace periods can starve (progress fails)
+ *   -DBROKEN_QSBR_SKIP    (MIX) the writer does not wait for QSBR-online
+ *                         threads (plain flag 0)
+ *   -DBROKEN_QSBR_EARLY   (MIX) ak_quiescent before the pointer is dropped
+ *   -DBROKEN_QSBR_PLAIN   (MIX=2) offline forgets to set the plain flag: the
+ *                         writer skips membarrier while the thread runs
+ *                         unfenced sections (store buffering)
  */
 #define NR 2
 #ifndef MB
 #define MB 1
+#endif
+#ifndef MIX
+#define MIX 0
 #endif
 #define NOBJ 3
 #define NONE 3
@@ -54,14 +73,80 @@ bool gp_done = false; /* toggled at each completed grace period */
 byte loaded[NR];      /* epoch loaded by R1, not yet stored by R2 (0: none) */
 byte sb[NR];          /* one-entry store buffer per reader */
 bool sb_full[NR];
+bool sb_plain[NR];    /* the buffered store is to plain[], not word[] */
+bool plain[NR];       /* "may run unfenced sections" (src/smr.c), in memory */
 
 /* Does reader i still hold epoch value v anywhere? */
-#define HOLDS(i, v) (loaded[i] == v || word[i] == v || (sb_full[i] && sb[i] == v))
+#define HOLDS(i, v) (loaded[i] == v || word[i] == v || (sb_full[i] && !sb_plain[i] && sb[i] == v))
+
+#define DRAIN(i) if :: sb_plain[i] -> plain[i] = sb[i] :: else -> word[i] = sb[i] fi; \
+                 sb_full[i] = false
 
 proctype drainer(byte id) {
 end:
     do
-    :: atomic { sb_full[id] -> word[id] = sb[id]; sb_full[id] = false }
+    :: atomic { sb_full[id] -> DRAIN(id) }
+    od
+}
+
+/* Buffered stores of the word and of the plain flag (TSO: one at a time). */
+#define STORE_WORD(i, v)  atomic { !sb_full[i] -> sb[i] = v; sb_plain[i] = false; sb_full[i] = true }
+#define STORE_PLAIN(i, v) atomic { !sb_full[i] -> sb[i] = v; sb_plain[i] = true; sb_full[i] = true }
+#define FENCE(i)          !sb_full[i]
+
+/* A QSBR thread (ak_qsbr_online / ak_quiescent / ak_qsbr_offline), with read
+ * sections while offline. */
+proctype qreader(byte id) {
+    byte q, mine;
+end:
+    do
+    ::
+        /* ak_qsbr_online: R1, R2, F_R, then plain = 0 */
+        loaded[id] = epoch;
+        atomic { !sb_full[id] -> sb[id] = loaded[id]; sb_plain[id] = false;
+                 sb_full[id] = true; loaded[id] = 0 };
+#if MB == 0
+        FENCE(id);
+#endif
+        STORE_PLAIN(id, 0);
+        /* periods, each ended by ak_quiescent */
+        do
+        ::
+            held[id] = ptr;
+#ifndef BROKEN_QSBR_EARLY
+            held[id] = NONE;  /* the pointer is dropped before the quiescent state */
+#endif
+            q = epoch;                                              /* Q1 */
+            mine = (sb_full[id] && !sb_plain[id] -> sb[id] : word[id]);
+            if
+            :: q != mine -> STORE_WORD(id, q); FENCE(id)            /* Q2 */
+            :: else -> skip
+            fi;
+#ifdef BROKEN_QSBR_EARLY
+            held[id] = NONE;
+#endif
+        :: break
+        od;
+        /* ak_qsbr_offline: plain = 1, fence, then R4 */
+#ifndef BROKEN_QSBR_PLAIN
+        STORE_PLAIN(id, 1);
+        FENCE(id);
+#endif
+        STORE_WORD(id, 0);
+        /* read sections while offline (as reader()) */
+        do
+        ::
+            loaded[id] = epoch;
+            atomic { !sb_full[id] -> sb[id] = loaded[id]; sb_plain[id] = false;
+                     sb_full[id] = true; loaded[id] = 0 };
+#if MB == 0
+            FENCE(id);
+#endif
+            held[id] = ptr;
+            held[id] = NONE;
+            STORE_WORD(id, 0);
+        :: break
+        od
     od
 }
 
@@ -83,9 +168,17 @@ end:
 }
 
 inline drain_all() {
-    if :: sb_full[0] -> word[0] = sb[0]; sb_full[0] = false :: else -> skip fi;
-    if :: sb_full[1] -> word[1] = sb[1]; sb_full[1] = false :: else -> skip fi
+    if :: sb_full[0] -> DRAIN(0) :: else -> skip fi;
+    if :: sb_full[1] -> DRAIN(1) :: else -> skip fi
 }
+
+/* The writer waits for reader i (W3); BROKEN_QSBR_SKIP forgets QSBR-online
+ * threads (plain flag 0). */
+#ifdef BROKEN_QSBR_SKIP
+#define W3(i) (!plain[i] || word[i] == 0 || word[i] == cur)
+#else
+#define W3(i) (word[i] == 0 || word[i] == cur)
+#endif
 
 proctype writer() {
     byte old, cur;
@@ -104,7 +197,9 @@ end:
         };
         /* ak_synchronize */
 #if MB == 1 && !defined(BROKEN_NO_BARRIER)
-        atomic { drain_all() };                                    /* M1 */
+        /* M1: F_G (the writer's stores are not buffered here), then
+         * membarrier only if some thread may run unfenced sections. */
+        atomic { if :: plain[0] || plain[1] -> drain_all() :: else -> skip fi };
 #endif
         /* Bump, skipping 0. The real epoch has 64 (or 32) bits, so a fresh
          * value never equals one a reader still holds; the model has only
@@ -119,8 +214,8 @@ end:
 #if defined(BROKEN_WAIT_ZERO)
         (word[0] == 0); (word[1] == 0);   /* starves: readers keep re-entering */
 #elif !defined(BROKEN_NO_WAIT)
-        (word[0] == 0 || word[0] == cur);                          /* W3 */
-        (word[1] == 0 || word[1] == cur);
+        W3(0);                                                     /* W3 */
+        W3(1);
 #endif
         atomic {
             assert(held[0] != old && held[1] != old);   /* safety */
@@ -136,8 +231,21 @@ init {
         freed[2] = true;
         held[0] = NONE;
         held[1] = NONE;
-        run drainer(0); run reader(0);
-        run drainer(1); run reader(1);
+        run drainer(0);
+        run drainer(1);
+#if MIX == 2
+        /* One QSBR thread (starting registered and offline, so plain) and
+         * no other reader: the writer skips membarrier whenever it is online.
+         * (Two QSBR threads take 14M states; one shows the skip.) */
+        plain[1] = true;
+        run qreader(1);
+#elif MIX == 1
+        plain[0] = true; plain[1] = true;
+        run reader(0); run qreader(1);
+#else
+        plain[0] = true; plain[1] = true;
+        run reader(0); run reader(1);
+#endif
         run writer()
     }
 }

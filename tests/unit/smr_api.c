@@ -13,18 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ak_test.h"
+#include "smr_test.h"
 
 extern atomic_int ak__smr_test_fail_alloc; /* test hook in src/smr.c */
-
-#ifdef AK_SMR_TSAN
-/* The fork test's child starts a reclaimer thread: TSan allows that only
- * with die_after_fork=0 (it cannot vouch for the child's runtime state). */
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-    return "die_after_fork=0";
-}
-#endif
 
 static atomic_int frees;
 static void *last_freed;
@@ -34,24 +25,6 @@ static void count_free(void *p)
     last_freed = p;
     atomic_fetch_add(&frees, 1);
     free(p);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* Wait until *flag becomes nonzero, at most `ms`. */
-static bool wait_flag(atomic_int *flag, int ms)
-{
-    double end = ak_test_now() + ms / 1000.0;
-    while (!atomic_load(flag)) {
-        if (ak_test_now() > end)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
 }
 
 /* ---- nesting, EDEADLK, stray unlock ---- */
@@ -329,17 +302,7 @@ static void test_fork(void)
         _exit(bad ? 3 : 0);
     }
     AK_CHECK(pid > 0);
-    int status = -1;
-    double end = ak_test_now() + 10;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ak_test_now() < end)
-        sleep_ms(5);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    AK_CHECK(w == pid);
-    AK_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    AK_CHECK(child_ok(pid));
     atomic_store(&reader_go, 1);
     pthread_join(r, NULL);
     ak_pointer_replace(&shared_cfg, NULL, count_free);
