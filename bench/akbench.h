@@ -83,13 +83,15 @@ void ak_bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic time in ns. */
 int64_t ak_bench_now_ns(void);
 
-/* The work loop helper: checks *stop every `batch` operations. */
+/* The work loop helper: checks *stop every `batch` operations. The first
+ * batch runs whatever *stop says, so a thread that a loaded machine starts
+ * late still reports a sample (a cell never measures 0 ops). */
 #define AK_BENCH_LOOP(stop, body) do { \
     uint64_t ak_ops_ = 0; \
-    while (!atomic_load_explicit((stop), memory_order_relaxed)) { \
+    do { \
         for (int ak_i_ = 0; ak_i_ < 256; ak_i_++) { body; } \
         ak_ops_ += 256; \
-    } \
+    } while (!atomic_load_explicit((stop), memory_order_relaxed)); \
     return ak_ops_; \
 } while (0)
 
