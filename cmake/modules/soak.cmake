@@ -4,6 +4,16 @@
 # AK_SOAK_INTERVAL is set: progress lines, leak and growth checks at exit),
 # so the torture code is exactly what CTest runs. A 20-second soak is a CTest
 # test (label soak); the long run is `make soak`.
+# One soak executable: sources, linked like a test, built into build/soak/.
+function(ak_soak_exe name)
+  add_executable(${name} ${ARGN})
+  target_link_libraries(${name} PRIVATE atomkit_static)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  target_compile_options(${name} PRIVATE ${AK_WARNINGS})
+  target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/soak)
+endfunction()
+
 if(AK_BUILD_TESTS)
   set(_ak_soak_tests smr_torture reload_torture value_readers seqlock_torn counter_sum
     limiter_threads)
@@ -13,20 +23,10 @@ if(AK_BUILD_TESTS)
       message(STATUS "atomkit: soak: ${n}.c not found, left out of the soak run")
       continue()
     endif()
-    add_executable(soak_${n} ${src} ${PROJECT_SOURCE_DIR}/tests/soak/monitor.c)
-    target_link_libraries(soak_${n} PRIVATE atomkit_static)
-    target_include_directories(soak_${n} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-    target_compile_options(soak_${n} PRIVATE ${AK_WARNINGS})
-    target_compile_definitions(soak_${n} PRIVATE _GNU_SOURCE)
-    set_target_properties(soak_${n} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/soak)
+    ak_soak_exe(soak_${n} ${src} ${PROJECT_SOURCE_DIR}/tests/soak/monitor.c)
   endforeach()
   # The stalled-reader measurement (doc/smr.md, "A stalled reader").
-  add_executable(soak_stall ${PROJECT_SOURCE_DIR}/tests/soak/stall.c)
-  target_link_libraries(soak_stall PRIVATE atomkit_static)
-  target_include_directories(soak_stall PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_compile_options(soak_stall PRIVATE ${AK_WARNINGS})
-  target_compile_definitions(soak_stall PRIVATE _GNU_SOURCE)
-  set_target_properties(soak_stall PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/soak)
+  ak_soak_exe(soak_stall ${PROJECT_SOURCE_DIR}/tests/soak/stall.c)
   # Short forms for CTest: a 1 s stall at 10 kHz, and a 20 s soak with 5 s
   # progress intervals (the machine is shared: one process per test at nice).
   add_test(NAME soak_stall_short COMMAND soak_stall 1 10000)
@@ -41,13 +41,8 @@ endif()
 # memory (and must not fail the same loop without the leak).
 if(AK_BUILD_TESTS)
   foreach(v leaky leaky_control)
-    add_executable(soak_${v} ${PROJECT_SOURCE_DIR}/tests/soak/leaky.c
+    ak_soak_exe(soak_${v} ${PROJECT_SOURCE_DIR}/tests/soak/leaky.c
       ${PROJECT_SOURCE_DIR}/tests/soak/monitor.c)
-    target_link_libraries(soak_${v} PRIVATE atomkit_static)
-    target_include_directories(soak_${v} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-    target_compile_options(soak_${v} PRIVATE ${AK_WARNINGS})
-    target_compile_definitions(soak_${v} PRIVATE _GNU_SOURCE)
-    set_target_properties(soak_${v} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/soak)
   endforeach()
   target_compile_definitions(soak_leaky_control PRIVATE AK_CONTROL=1)
   add_test(NAME seen_failing_soak_monitor_leak COMMAND soak_leaky 5)
