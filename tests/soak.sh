@@ -20,6 +20,11 @@
 # script on a shared machine), SOAK_LOGDIR (default: a fresh temp dir; kept),
 # SOAK_THREADS (reader threads per test, default 2).
 set -u
+if [ "${AK_UNDER_QEMU_USER:-0}" = 1 ]; then
+    # The script starts the test binaries itself, not through CTest's emulator.
+    echo "soak: skipped under qemu-user (AK_UNDER_QEMU_USER=1): it runs the binaries directly"
+    exit 77
+fi
 build=${1:-build}
 dur=${2:-${DURATION:-3600}}
 iv=${3:-${SOAK_INTERVAL:-60}}
