@@ -1,7 +1,11 @@
 /* Scenario "limiter": N threads call one shared rate limiter.
  * Schemes, each in a mostly-admit and a mostly-reject (flood) workload:
- *   ak_allow        ak_limiter_allow (reads CLOCK_MONOTONIC_COARSE, and
- *                   CLOCK_MONOTONIC only when the coarse reading cannot decide)
+ *   ak_allow        ak_limiter_allow, exact mode (reads CLOCK_MONOTONIC_COARSE,
+ *                   and CLOCK_MONOTONIC only when the coarse reading cannot
+ *                   decide)
+ *   ak_allow_coarse ak_limiter_allow on a limiter made with
+ *                   ak_limiter_init_ex(..., AK_LIMITER_COARSE): decides on
+ *                   CLOCK_MONOTONIC_COARSE alone (bound: burst + (W + θ)/T)
  *   mutex_bucket    a mutex token bucket built as x/time/rate builds its own
  *                   (state: tokens, last; CLOCK_MONOTONIC read before the
  *                   lock, as Go's time.Now(): what a user would use instead)
@@ -16,7 +20,7 @@
 #include <time.h>
 #include "akbench.h"
 
-static ak_limiter lim;
+static ak_limiter lim, lim_coarse;
 
 struct bucket {
     pthread_mutex_t mu;
@@ -50,8 +54,8 @@ static void note_clock_cost(void)
     ak_bench_note("clock_gettime costs %.1f ns (CLOCK_MONOTONIC) and %.1f ns "
                   "(CLOCK_MONOTONIC_COARSE) here, 1 thread; mutex_bucket reads the precise one per "
                   "call, ak_allow the coarse one per call (plus the precise one when the coarse "
-                  "reading cannot decide), ak_allow_at the precise one per 256 calls, "
-                  "cas_counter none.",
+                  "reading cannot decide), ak_allow_coarse the coarse one only, ak_allow_at the "
+                  "precise one per 256 calls, cas_counter none.",
                   ns, cns);
 }
 
@@ -60,6 +64,7 @@ static void *setup_admit(int threads)
     (void)threads;
     note_clock_cost();
     ak_limiter_init(&lim, 1000000000, 1000000000, 1000000000); /* T 1 ns, tau 1 s */
+    ak_limiter_init_ex(&lim_coarse, 1000000000, 1000000000, 1000000000, AK_LIMITER_COARSE);
     pthread_mutex_init(&bk.mu, NULL);
     bk.tokens = 1e9;
     bk.last = ak_now_ns();
@@ -76,6 +81,8 @@ static void *setup_reject(int threads)
     note_clock_cost();
     ak_limiter_init(&lim, 1, 1000000000, 1);
     (void)ak_limiter_allow(&lim); /* empty it */
+    ak_limiter_init_ex(&lim_coarse, 1, 1000000000, 1, AK_LIMITER_COARSE);
+    (void)ak_limiter_allow(&lim_coarse);
     pthread_mutex_init(&bk.mu, NULL);
     bk.tokens = 0;
     bk.last = ak_now_ns();
@@ -96,6 +103,12 @@ static uint64_t w_ak_allow(void *c, int tid, const atomic_bool *stop)
 {
     (void)c, (void)tid;
     AK_BENCH_LOOP(stop, AK_BENCH_SINK(ak_limiter_allow(&lim)));
+}
+
+static uint64_t w_ak_allow_coarse(void *c, int tid, const atomic_bool *stop)
+{
+    (void)c, (void)tid;
+    AK_BENCH_LOOP(stop, AK_BENCH_SINK(ak_limiter_allow(&lim_coarse)));
 }
 
 static uint64_t w_ak_allow_at(void *c, int tid, const atomic_bool *stop)
@@ -154,10 +167,12 @@ static uint64_t w_cas(void *c, int tid, const atomic_bool *stop)
 
 static const ak_bench_scheme schemes[] = {
     { "ak_allow(admit)", NULL, setup_admit, w_ak_allow, teardown },
+    { "ak_allow_coarse(admit)", NULL, setup_admit, w_ak_allow_coarse, teardown },
     { "mutex_bucket(admit)", NULL, setup_admit, w_bucket, teardown },
     { "cas_counter(admit)", NULL, setup_admit, w_cas, teardown },
     { "ak_allow_at(admit)", NULL, setup_admit, w_ak_allow_at, teardown },
     { "ak_allow(reject)", NULL, setup_reject, w_ak_allow, teardown },
+    { "ak_allow_coarse(reject)", NULL, setup_reject, w_ak_allow_coarse, teardown },
     { "mutex_bucket(reject)", NULL, setup_reject, w_bucket, teardown },
     { "cas_counter(reject)", NULL, setup_reject, w_cas, teardown },
 };
@@ -169,6 +184,12 @@ static const ak_bench_pair pairs[] = {
     { "ak_allow(reject)", "ak_allow(admit)", "ak_allow reject/admit (target >= 1.5 at 2 threads)" },
     { "ak_allow_at(admit)", "ak_allow(admit)", "allow_at with caller clock / allow" },
     { "ak_allow(admit)", "cas_counter(admit)", "ak_allow/article's counter, admit" },
+    { "ak_allow_coarse(admit)", "mutex_bucket(admit)",
+      "coarse mode/mutex_bucket, admit (target >= 4 at 2 threads)" },
+    { "ak_allow_coarse(admit)", "cas_counter(admit)",
+      "coarse mode/article's counter, admit (target >= 0.8 at every thread count)" },
+    { "ak_allow_coarse(admit)", "ak_allow(admit)", "coarse mode/exact mode, admit" },
+    { "ak_allow_coarse(reject)", "mutex_bucket(reject)", "coarse mode/mutex_bucket, reject flood" },
 };
 
 const ak_bench_scenario ak_scenario_limiter = {

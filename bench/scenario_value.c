@@ -6,7 +6,7 @@
  *  1. What does Value's type check and box indirection cost over a typed
  *     pointer? ak_value_load vs ak_pointer_load, both inside a read section,
  *     both reading one field of what they got. Target: cost <= 1.2x, i.e.
- *     the throughput ratio value/pointer >= 0.83.
+ *     the throughput ratio value/pointer >= 0.90 (issue 14; was 0.83).
  *  2. What does a reader that wants its own copy gain over a lock?
  *     ak_value_load_copy of a 64-byte struct vs memcpy of it under a
  *     pthread_rwlock read lock. Target: >= 5x at 2 readers.
@@ -174,7 +174,7 @@ static const ak_bench_scheme schemes[] = {
 
 static const ak_bench_pair pairs[] = {
     { "ak_value_load", "ak_pointer_load",
-      "value_load/pointer_load, both in a read section (must be >= 0.83: cost <= 1.2x)" },
+      "value_load/pointer_load, both in a read section (must be >= 0.90)" },
     { "ak_value_load_copy_64B", "rwlock_memcpy_64B",
       "load_copy/rwlock memcpy, 64 B (must be >= 5 at 2 readers)" },
 };

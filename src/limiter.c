@@ -59,6 +59,30 @@ int64_t ak__now_coarse_ns(uint64_t *slack)
     return ak_now_ns();
 }
 
+/* Coarse mode's clock: one vDSO read, no slack bookkeeping. 0 = not yet
+ * probed, 1 = coarse clock works, 2 = none (use the precise clock). */
+static atomic_int coarse_ok;
+
+int64_t ak__limiter_coarse_now(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec ts;
+    if (atomic_load_explicit(&coarse_ok, memory_order_relaxed) != 2 &&
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+        return (int64_t)ts.tv_sec * INT64_C(1000000000) + (int64_t)ts.tv_nsec;
+    atomic_store_explicit(&coarse_ok, 2, memory_order_relaxed);
+#endif
+    return ak_now_ns();
+}
+
+int64_t ak_limiter_coarse_lag_ns(void)
+{
+    uint64_t s = atomic_load_explicit(&coarse_slack, memory_order_relaxed);
+    if (s == 0)
+        s = coarse_slack_init();
+    return s == UINT64_MAX ? 0 : (int64_t)(s / 4); /* slack is 8 ticks; θ is 2 */
+}
+
 /* Validates a configuration and derives T and τ. The interval is rounded UP,
  * so the effective rate 1/T never exceeds events/period. */
 static int limiter_params(uint64_t events, uint64_t period_ns, uint64_t burst,
@@ -100,6 +124,17 @@ int ak_limiter_init_at(ak_limiter *l, uint64_t events, uint64_t period_ns, uint6
 int ak_limiter_init(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t burst)
 {
     return ak_limiter_init_at(l, events, period_ns, burst, ak_now_ns());
+}
+
+int ak_limiter_init_ex(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t burst,
+                       unsigned mode)
+{
+    if (mode & ~AK_LIMITER_COARSE)
+        return AK_EINVAL;
+    int rc = ak_limiter_init_at(l, events, period_ns, burst, ak_now_ns());
+    if (rc == 0 && (mode & AK_LIMITER_COARSE))
+        atomic_store_explicit(&l->ak__gen, AK__LIM_GEN_COARSE, memory_order_release);
+    return rc;
 }
 
 /* ---- saturating helpers ------------------------------------------------ */
@@ -227,7 +262,12 @@ int ak_limiter_set_rate_at(ak_limiter *l, uint64_t events, uint64_t period_ns, u
 
 int ak_limiter_set_rate(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t burst)
 {
-    return ak_limiter_set_rate_at(l, events, period_ns, burst, ak_now_ns());
+    /* Coarse mode: the change's reference time on the clock the calls use,
+     * so calls right after it are not refused as older than the change. */
+    bool coarse = l && (atomic_load_explicit(&l->ak__gen, memory_order_relaxed) &
+                        AK__LIM_GEN_COARSE);
+    return ak_limiter_set_rate_at(l, events, period_ns, burst,
+                                  coarse ? ak__limiter_coarse_now() : ak_now_ns());
 }
 
 /* A consistent snapshot of the parameters; spins (yield) while set_rate runs. */

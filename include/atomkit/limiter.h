@@ -41,6 +41,16 @@
  * ak_limiter_allow_at(l, n, ak_now_ns()), in real time as well as in
  * timestamps. doc/limiter.md, "The clock".
  *
+ * Coarse mode (opt-in, ak_limiter_init_ex(..., AK_LIMITER_COARSE)):
+ * ak_limiter_allow/allow_n decide on CLOCK_MONOTONIC_COARSE alone, as
+ * ak_limiter_allow_at(l, n, coarse reading), never reading the precise
+ * clock: admissions at the cost of one vDSO memory read and one CAS. The
+ * timestamp bound above holds unchanged; in real time, with θ the coarse
+ * clock's lag (under 2 ticks while the kernel's timekeeping runs: 8 ms at
+ * the 4 ms tick here; see ak_limiter_coarse_lag_ns), a window of length W
+ * admits at most burst + floor((W + θ) / T). Proof in doc/limiter.md,
+ * "Coarse mode".
+ *
  * Hot paths (allow, allow_n, allow_at) are inline; none blocks or allocates.
  */
 #ifndef ATOMKIT_LIMITER_H
@@ -55,6 +65,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Modes for ak_limiter_init_ex. */
+#define AK_LIMITER_EXACT 0u  /* default: decisions exactly those of the precise clock */
+#define AK_LIMITER_COARSE 1u /* allow/allow_n decide on CLOCK_MONOTONIC_COARSE alone */
+
+/* The mode lives in the top bit of the generation word (which set_rate
+ * only ever advances by 1 and 2): the fast path reads it from the
+ * read-mostly parameter line it loads anyway. Internal. */
+#define AK__LIM_GEN_COARSE (UINT64_C(1) << 63)
 
 /* Relative time (ns since the epoch) saturates here: 2^62 ns = 146.1 years. */
 #define AK_LIMITER_TIME_MAX (UINT64_C(1) << 62)
@@ -94,6 +113,30 @@ int64_t ak_now_ns(void);
  * untouched. Not thread-safe against users of *l. Ordering: none (publish
  * the limiter to other threads by the usual means). Blocks: no. Allocates: no. */
 int ak_limiter_init(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t burst);
+
+/* ak_limiter_init_ex — ak_limiter_init with a mode: AK_LIMITER_EXACT (0,
+ * the default of ak_limiter_init) or AK_LIMITER_COARSE (ak_limiter_allow and
+ * allow_n decide on the coarse clock alone; bound in real time: a window W
+ * admits at most burst + floor((W + θ)/T), θ = ak_limiter_coarse_lag_ns()).
+ * allow_at, reserve, wait, tokens behave alike in both modes; set_rate in
+ * coarse mode takes its reference time from the coarse clock.
+ * Returns: 0, or AK_EINVAL (as ak_limiter_init, or an unknown mode bit); on
+ * error *l is untouched. Not thread-safe against users of *l. Ordering:
+ * none. Blocks: no. Allocates: no. */
+int ak_limiter_init_ex(ak_limiter *l, uint64_t events, uint64_t period_ns, uint64_t burst,
+                       unsigned mode);
+
+/* ak_limiter_coarse_lag_ns — θ for coarse mode: the most the coarse clock
+ * lags CLOCK_MONOTONIC while the kernel's tick runs, taken as 2 ticks of
+ * clock_getres(CLOCK_MONOTONIC_COARSE) (the kernel accumulates whole ticks:
+ * under 1 tick after an update, under 2 before the next; doc/limiter.md).
+ * 0 where there is no coarse clock (coarse mode then reads the precise one).
+ * Returns: ns. Ordering: none. Blocks: no. Allocates: no. */
+int64_t ak_limiter_coarse_lag_ns(void);
+
+/* ak__limiter_coarse_now — CLOCK_MONOTONIC_COARSE in ns (ak_now_ns() where
+ * there is none). Internal: the clock of coarse mode. */
+int64_t ak__limiter_coarse_now(void);
 
 /* ak_limiter_init_at — as ak_limiter_init with the epoch set to `epoch_ns`,
  * the caller's time base (for allow_at-only use: tests, simulations).
@@ -220,7 +263,9 @@ static inline bool ak_limiter_allow_at(ak_limiter *l, uint64_t n, int64_t now_ns
  * Internal. Ordering: none. Blocks: no (vDSO). Allocates: no. */
 int64_t ak__now_coarse_ns(uint64_t *slack);
 
-/* ak_limiter_allow_n — admit n events now. Decides on the cheap coarse
+/* ak_limiter_allow_n — admit n events now. In coarse mode: exactly
+ * ak_limiter_allow_at(l, n, coarse clock reading). Otherwise (exact mode)
+ * it decides on the cheap coarse
  * clock when the outcome is certain: refuses if even coarse + slack (>= the
  * true time) would refuse; admits if the coarse reading admits and the state
  * already lies past coarse + slack (the stored state is then exactly what
@@ -243,6 +288,8 @@ static inline bool ak_limiter_allow_n(ak_limiter *l, uint64_t n)
 {
     if (n == 0)
         return true;
+    if (atomic_load_explicit(&l->ak__gen, memory_order_relaxed) & AK__LIM_GEN_COARSE)
+        return ak__limiter_decide(l, n, ak__limiter_coarse_now(), 0) == AK__LIM_YES;
     if (ak__limiter_precise_run != 0) {
         ak__limiter_precise_run--;
         return ak__limiter_decide(l, n, ak_now_ns(), 0) == AK__LIM_YES;

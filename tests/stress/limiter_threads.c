@@ -13,7 +13,18 @@
  *      after t - T (GCRA's TAT <= last stamp + tau), refills after tau;
  *   C. set_rate churn: a thread flips between 100k/s burst 1000 and 40k/s
  *      burst 200 while the others allow; bound with the larger burst and rate;
- *   D. ak_inflight with max 3: never more than 3 holders at once.
+ *   D. ak_inflight with max 3: never more than 3 holders at once;
+ *   E. coarse mode (ak_limiter_init_ex(..., AK_LIMITER_COARSE)), 100k/s,
+ *      burst 10000 (tau 100 ms): threads flood for 50 ms, sleep 250 ms (the
+ *      bucket refills), flood again (at least twice each). The claim is in
+ *      real time: a window W admits at most burst + floor((W + θ)/T). Each
+ *      call is bracketed by precise clock reads p0, p1 and an admission is
+ *      recorded at p1 when p1 - p0 <= 200 us (its stamp s then lies in
+ *      [p1 - 200 us - θ, p1]; leaving the others out is sound, a subset of a
+ *      window is no larger); every window of the recorded ones is checked
+ *      against burst + ceil((θ + 200 us)/T) + floor(W/T), with θ taken as
+ *      8 coarse ticks (the slack of the exact mode, which covers a stalled
+ *      timekeeper). Plus the total (every admission) and the refill.
  * No check depends on how much CPU the threads get (TSan, a shared machine):
  * the phase clock starts once every thread is running, every thread makes at
  * least one call (D: one acquisition) whatever the clock says, and refill is
@@ -26,7 +37,12 @@
  *   phase A runs the article's CAS counter that never refills: the total
  *   falls far below the rate.
  * broken-variant: AK_BROKEN_INFLIGHT
- *   phase D checks the cap and then adds, as two steps: holders exceed 3. */
+ *   phase D checks the cap and then adds, as two steps: holders exceed 3.
+ * broken-variant: AK_BROKEN_COARSE_STALE
+ *   phase E's first burst calls of each flood use a clock reading 4 θ old (a
+ *   per-thread cached clock with no bound on its age): after an idle spell
+ *   they take a whole burst "in the past" and fresh calls a second one; the
+ *   real-time windows overflow by thousands of events. */
 #include <atomkit.h>
 #include <pthread.h>
 #include <sched.h>
@@ -173,6 +189,42 @@ static void *churner(void *arg)
     return NULL;
 }
 
+#define BURST_E 10000u
+#define SLACK_E_NS 200000 /* the most p1 - p0 of a recorded admission */
+static int64_t theta_e;   /* θ of the check: 8 coarse ticks */
+static void *worker_e(void *arg)
+{
+    struct rec *r = arg;
+    start_together();
+    for (int cycle = 0; cycle < 2 || running(); cycle++) {
+        int64_t flood_end = ak_now_ns() + 50000000, p1;
+#if defined(AK_BROKEN_COARSE_STALE)
+        uint64_t k = 0;
+#endif
+        do {
+            int64_t p0 = ak_now_ns();
+#if defined(AK_BROKEN_COARSE_STALE)
+            bool ok = k++ < BURST_E
+                          ? ak_limiter_allow_at(&lim, 1, ak__limiter_coarse_now() - 4 * theta_e)
+                          : ak_limiter_allow(&lim);
+#else
+            bool ok = ak_limiter_allow(&lim);
+#endif
+            p1 = ak_now_ns();
+            if (ok) {
+                if (p1 - p0 <= SLACK_E_NS)
+                    record(r, p1);
+                r->admitted++;
+            }
+        } while (p1 < flood_end);
+        if (cycle >= 1 && !running())
+            break;
+        struct timespec d = { 0, 250000000 };
+        nanosleep(&d, NULL);
+    }
+    return NULL;
+}
+
 static ak_inflight cap;
 static atomic_int holders, max_holders;
 static void *worker_d(void *arg)
@@ -305,7 +357,14 @@ static uint64_t run_phase(int ph, void *(*fn)(void *), uint64_t burst, uint64_t 
         free(recs[i].ev);
     }
     int64_t a = 0, b = 0;
-    int64_t over = lc_check_windows(all, k, burst, rate, PERIOD, &a, &b);
+    uint64_t check_burst = burst;
+    if (ph == 'E') { /* real time: see the header comment */
+        uint64_t T = PERIOD / rate, slack = (uint64_t)theta_e + SLACK_E_NS;
+        check_burst += (slack + T - 1) / T;
+        printf("phase E: theta %.1f ms, real-time check with burst %" PRIu64 " + %" PRIu64 "\n",
+               (double)theta_e * 1e-6, burst, check_burst - burst);
+    }
+    int64_t over = lc_check_windows(all, k, check_burst, rate, PERIOD, &a, &b);
     double bound = (double)burst + (double)(t1 - t_from) * 1e-9 * (double)rate;
     printf("phase %c: %d threads, %.2f s: %" PRIu64 " admitted (bound %.0f), %zu recorded, "
            "worst window excess %" PRId64 " events (window [%" PRId64 ", %" PRId64 "] ns)\n",
@@ -335,7 +394,7 @@ int main(int argc, char **argv)
         nthreads = 2;
     if (nthreads > 64)
         nthreads = 64;
-    double each = secs / 4.0;
+    double each = secs / 5.0;
     if (each < 0.1)
         each = 0.1;
     const uint64_t tau = BURST * (PERIOD / RATE);
@@ -360,6 +419,14 @@ int main(int argc, char **argv)
     t_init = ak_now_ns();
     AK_CHECK_EQ(ak_limiter_init(&lim, RATE, PERIOD, BURST), 0);
     (void)run_phase('C', worker_a, BURST, RATE, each, true, t_init);
+
+    t_init = ak_now_ns();
+    theta_e = 4 * ak_limiter_coarse_lag_ns(); /* 8 ticks */
+    AK_CHECK(theta_e > 0);
+    AK_CHECK_EQ(ak_limiter_init_ex(&lim, RATE, PERIOD, BURST_E, AK_LIMITER_COARSE), 0);
+    uint64_t e = run_phase('E', worker_e, BURST_E, RATE, each, false, t_init);
+    AK_CHECK(e >= 1);
+    check_refills('E', BURST_E, BURST_E * (PERIOD / RATE));
 
     uint64_t d = run_phase('D', worker_d, 0, 1, each, false, 0);
     printf("phase D: max holders %d (cap 3), %" PRIu64 " acquisitions\n",

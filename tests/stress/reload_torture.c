@@ -20,9 +20,14 @@ static _Atomic long reads, bad_reads, subs_bad, subs_calls, publishes;
 static uint64_t last_gen = 1;
 static long last_next_a = 0;
 
+/* The quarantine is a FIFO of the last QMAX destroyed configs: a reader
+ * that used a retired config within the last QMAX publishes reads poison;
+ * older ones are freed (ASan still catches a use of those), so memory stays
+ * bounded however long the run (the soak run lasts hours). */
+#define QMAX 65536
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
-static void **quarantine;
-static size_t nq, capq;
+static void *quarantine[QMAX];
+static size_t nq, qhead;
 
 static void q_destroy(void *v, void *ctx)
 {
@@ -30,12 +35,13 @@ static void q_destroy(void *v, void *ctx)
     struct cfg *c = v;
     cfg_poison(c);
     pthread_mutex_lock(&qlock);
-    if (nq == capq) {
-        capq = capq ? capq * 2 : 1024;
-        quarantine = realloc(quarantine, capq * sizeof *quarantine);
+    if (nq == QMAX) { /* full: free the oldest, its slot takes the newest */
+        free(quarantine[qhead]);
+        quarantine[qhead] = c;
+        qhead = (qhead + 1) % QMAX;
+    } else {
+        quarantine[(qhead + nq++) % QMAX] = c;
     }
-    if (quarantine)
-        quarantine[nq++] = c;
     pthread_mutex_unlock(&qlock);
 }
 
@@ -150,8 +156,7 @@ int main(int argc, char **argv)
     AK_CHECK_EQ(ak_barrier(), 0);
     AK_CHECK_EQ(atomic_load(&cfg_parsed), atomic_load(&cfg_destroyed));
     for (size_t i = 0; i < nq; i++)
-        free(quarantine[i]);
-    free(quarantine);
+        free(quarantine[(qhead + i) % QMAX]);
     rm_rf(dir);
     return ak_test_done("stress_reload_torture");
 }

@@ -139,10 +139,29 @@ static void *reader(void *p)
     return NULL;
 }
 
+/* Backpressure. ak_retire never blocks, so writers that do nothing but
+ * publish can outrun the single reclaimer thread on a CPU-saturated machine
+ * (the soak run puts a dozen threads on 2 vCPUs): memory then grows for as
+ * long as they keep it up. Like an application's writer should, ours check
+ * the pending count now and then and back off while it is high. */
+static void pace(void)
+{
+    ak_smr_stats_t st;
+    for (int i = 0; i < 1000; i++) {
+        ak_smr_stats(&st);
+        if (st.pending < (UINT64_C(1) << 17))
+            return;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void *store_writer(void *p)
 {
-    uint64_t *seq = p;
+    uint64_t *seq = p, k = 0;
     while (!atomic_load(&stop_writers) && ak_test_now() < deadline) {
+        if (++k % 16 == 0) /* every 1024 stores */
+            pace();
         for (int k = 0; k < 64; k++) {
             struct snap s = make_snap(++*seq);
             if (ak_value_store(&val, &snap_type, &s) != 0)
@@ -155,7 +174,10 @@ static void *store_writer(void *p)
 static void *cas_writer(void *p)
 {
     (void)p;
+    uint64_t k = 0;
     while (!atomic_load(&stop_writers) && ak_test_now() < deadline) {
+        if (++k % 1024 == 0)
+            pace();
         struct snap cur;
         if (ak_value_load_copy(&val, &snap_type, &cur) != 0) {
             report("cas writer: load_copy failed", 0);
