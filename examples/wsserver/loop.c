@@ -717,7 +717,6 @@ void *loop_run(void *arg)
     l->now_ms = mono_ms();
     int timeout = -1;
     while (!atomic_load_explicit(&l->srv->stop, memory_order_acquire)) {
-        l->ops->config(l->sync, &l->cfg);
         bool slept = false;
         if (timeout != 0) {
             slept = l->ops->sleep_begin(l->sync, l->idx);
@@ -728,6 +727,9 @@ void *loop_run(void *arg)
         if (slept)
             l->ops->sleep_end(l->sync, l->idx);
         l->now_ms = mono_ms();
+        /* The config this iteration's events are handled with (copied after
+         * the wait: a reload while we slept applies to what woke us). */
+        l->ops->config(l->sync, &l->cfg);
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &l->tag_listen) {
