@@ -671,12 +671,26 @@ static void accept_ready(struct akws_loop *l)
     }
 }
 
+static void publish_stats(struct akws_loop *l)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (l->delta[i]) {
+            l->ops->stats_add(l->sync, l->delta);
+            memset(l->delta, 0, sizeof l->delta);
+            return;
+        }
+    }
+}
+
 static int run_timers(struct akws_loop *l)
 {
-    while (l->hs.head && l->hs.head->deadline_ms <= l->now_ms) {
+    /* Count first and publish, then close: whoever sees the FIN and asks
+     * /metrics finds the timeout counted. */
+    for (struct conn *c = l->hs.head; c && c->deadline_ms <= l->now_ms; c = c->tnext)
         l->delta[ST_HANDSHAKE_TIMEOUT]++;
+    publish_stats(l);
+    while (l->hs.head && l->hs.head->deadline_ms <= l->now_ms)
         close_now(l, l->hs.head);
-    }
     while (l->closing.head && l->closing.head->deadline_ms <= l->now_ms)
         close_now(l, l->closing.head);
     int64_t next = -1;
@@ -696,17 +710,6 @@ static void bury(struct akws_loop *l)
         struct conn *c = l->grave;
         l->grave = c->dnext;
         free(c);
-    }
-}
-
-static void publish_stats(struct akws_loop *l)
-{
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (l->delta[i]) {
-            l->ops->stats_add(l->sync, l->delta);
-            memset(l->delta, 0, sizeof l->delta);
-            return;
-        }
     }
 }
 
@@ -751,6 +754,9 @@ void *loop_run(void *arg)
             }
         }
         take_mail(l);
+        /* Stats before the writes: a client that got our answer and then
+         * asks /metrics sees what led to it. */
+        publish_stats(l);
         flush_dirty(l);
         timeout = run_timers(l);
         bury(l);

@@ -84,13 +84,17 @@ for c in conns[1:] + [again]:
 # Per-client rate: burst 5 at 2/s; message 6 sent at once is refused (1008).
 write("[limits]\nmax_message = 1000\nmax_connections = 100\nper_ip_rate = 2\nper_ip_burst = 5\n")
 wait_for(srv, "akws_config_generation", 4, "reload rate")
-ws = WS(P)
-for i in range(5):
-    ws.send(1, b"m%d" % i)
-for i in range(5):
-    check(ws.recv_data() == (1, b"m%d" % i), "within the burst")
-ws.send(1, b"one too many")
-ws.expect_close({1008}, "over per_ip_rate")
+# Per IP, not per connection: two connections from 127.0.0.1 share the burst.
+a, b = WS(P), WS(P)
+for i in range(3):
+    a.send(1, b"a%d" % i)
+    check(a.recv_data() == (1, b"a%d" % i), "within the burst (first connection)")
+for i in range(2):
+    b.send(1, b"b%d" % i)
+    check(b.recv_data() == (1, b"b%d" % i), "within the burst (second connection)")
+b.send(1, b"one too many")
+b.expect_close({1008}, "6th message from the same IP over per_ip_rate")
+a.close()
 check(srv.metrics()["akws_rate_limited_total"] >= 1, "refusal counted")
 
 # Raising the rate again lets traffic through.
