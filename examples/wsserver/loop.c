@@ -65,7 +65,8 @@ struct conn {
     int tlist;
     int64_t deadline_ms;
     struct conn *tprev, *tnext; /* timer list */
-    struct conn *dnext;         /* dirty list or graveyard */
+    struct conn *dnext;         /* dirty list */
+    struct conn *gnext;         /* graveyard (a dead conn may still be on the dirty list) */
 };
 
 struct tlist {
@@ -211,7 +212,7 @@ static void close_now(struct akws_loop *l, struct conn *c)
     c->in = NULL;
     free(c->out);
     c->out = NULL;
-    c->dnext = l->grave; /* freed at the end of the iteration */
+    c->gnext = l->grave; /* freed at the end of the iteration */
     l->grave = c;
 }
 
@@ -708,7 +709,7 @@ static void bury(struct akws_loop *l)
 {
     while (l->grave) {
         struct conn *c = l->grave;
-        l->grave = c->dnext;
+        l->grave = c->gnext;
         free(c);
     }
 }

@@ -382,7 +382,12 @@ static bool ak_post(akws_sync *s, uint32_t t, akws_post *p)
         p->next = old;
     } while (!atomic_compare_exchange_weak_explicit(&mb->head, &old, p, memory_order_seq_cst,
                                                     memory_order_relaxed));
+#ifdef AKWS_BROKEN_NO_WAKE
+    (void)old;
+    return false; /* broken on purpose: a sleeping owner is never woken */
+#else
     return old == NULL && atomic_load_explicit(&mb->sleeping, memory_order_seq_cst);
+#endif
 }
 
 static akws_post *ak_take(akws_sync *s, uint32_t t)

@@ -420,6 +420,9 @@ static bool mx_post(akws_sync *s, uint32_t t, akws_post *p)
     bool wake = mb->sleeping;
     mb->sleeping = false; /* one wake-up is enough */
     pthread_mutex_unlock(&mb->mu);
+#ifdef AKWS_BROKEN_NO_WAKE
+    wake = false; /* broken on purpose: a sleeping owner is never woken */
+#endif
     return wake;
 }
 
