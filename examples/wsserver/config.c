@@ -120,3 +120,34 @@ static void cfg_destroy(void *v, void *ctx)
 }
 
 const ak_reload_ops akws_config_ops = { cfg_parse, cfg_validate, cfg_destroy };
+
+ak_reloader *config_open(const char *path,
+                         void (*fn)(const void *prev, const void *next, uint64_t gen, void *arg),
+                         void *arg, char *err, size_t errlen)
+{
+    ak_reloader *r = ak_reloader_open(path, &akws_config_ops, NULL, err, errlen);
+    if (!r)
+        return NULL;
+    int rc = fn ? ak_reloader_subscribe(r, fn, arg) : 0;
+    if (rc == 0)
+        rc = ak_reloader_watch(r);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot watch %s: %s", path, ak_strerror(rc));
+        ak_reloader_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+void config_reload_stats(ak_reloader *r, uint64_t *ok, uint64_t *failed, uint64_t *gen)
+{
+    *ok = *failed = 0;
+    *gen = 1;
+    if (!r)
+        return;
+    ak_reload_status st;
+    ak_reloader_status(r, &st);
+    *ok = st.published;
+    *failed = st.failed;
+    *gen = st.generation;
+}

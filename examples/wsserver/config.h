@@ -33,6 +33,17 @@ typedef struct akws_config {
 
 void config_defaults(akws_config *c);
 
+struct ak_reloader;
+/* config_open — load FILE with akws_config_ops, subscribe fn (may be NULL)
+ * and start watching it. NULL with the reason in err on failure. */
+struct ak_reloader *config_open(const char *path,
+                                void (*fn)(const void *prev, const void *next, uint64_t gen,
+                                           void *arg),
+                                void *arg, char *err, size_t errlen);
+/* config_reload_stats — reloads published and failed, generation served
+ * (r NULL: no config file, generation 1). */
+void config_reload_stats(struct ak_reloader *r, uint64_t *ok, uint64_t *failed, uint64_t *gen);
+
 /* The parse/validate/destroy triple for ak_reloader_open (parse allocates an
  * akws_config; NULL with a message in err on a bad file). */
 struct ak_reload_ops;

@@ -121,6 +121,15 @@ typedef struct akws_sync_ops {
 extern const akws_sync_ops akws_sync_atomkit;
 extern const akws_sync_ops akws_sync_mutex;
 
+/* Bucket of a room name in a registry of `buckets` chains (FNV-1a). */
+static inline size_t akws_room_hash(const char *name, size_t buckets)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * 1099511628211ull;
+    return (size_t)(h % buckets);
+}
+
 /* Reverse a LIFO list into posting order (both implementations push LIFO). */
 static inline akws_post *akws_post_reverse(akws_post *p)
 {

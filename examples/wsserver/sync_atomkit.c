@@ -86,18 +86,10 @@ static akws_sync *ak_open(int threads, const char *path, char *err, size_t errle
         atomic_init(&s->mb[i].head, NULL);
         atomic_init(&s->mb[i].sleeping, 0);
     }
-    if (path) {
-        s->rel = ak_reloader_open(path, &akws_config_ops, NULL, err, errlen);
-        int rc = s->rel ? ak_reloader_watch(s->rel) : 0;
-        if (!s->rel || rc < 0) {
-            if (s->rel) {
-                snprintf(err, errlen, "cannot watch %s: %s", path, ak_strerror(rc));
-                ak_reloader_close(s->rel);
-            }
-            free(s->mb);
-            free(s);
-            return NULL;
-        }
+    if (path && !(s->rel = config_open(path, NULL, NULL, err, errlen))) {
+        free(s->mb);
+        free(s);
+        return NULL;
     }
     return s;
 }
@@ -137,15 +129,7 @@ static void ak_config(akws_sync *s, akws_config *out)
 
 static void ak_reload_stats(akws_sync *s, uint64_t *ok, uint64_t *failed, uint64_t *gen)
 {
-    *ok = *failed = 0;
-    *gen = 1;
-    if (!s->rel)
-        return;
-    ak_reload_status st;
-    ak_reloader_status(s->rel, &st);
-    *ok = st.published;
-    *failed = st.failed;
-    *gen = st.generation;
+    config_reload_stats(s->rel, ok, failed, gen);
 }
 
 static int ak_reload_now(akws_sync *s)
@@ -259,14 +243,6 @@ static void ak_rate_stats(akws_sync *s, uint64_t *keys, uint64_t *evicted)
 
 /* ---- rooms ---------------------------------------------------------------- */
 
-static size_t room_hash(const char *name)
-{
-    size_t h = 1469598103934665603ull & SIZE_MAX;
-    for (; *name; name++)
-        h = (h ^ (unsigned char)*name) * (1099511628211ull & SIZE_MAX);
-    return h % ROOM_BUCKETS;
-}
-
 static void free_fn(void *p)
 {
     free(p);
@@ -274,7 +250,7 @@ static void free_fn(void *p)
 
 static akws_room *ak_room_join(akws_sync *s, const char *name, akws_member m)
 {
-    size_t b = room_hash(name);
+    size_t b = akws_room_hash(name, ROOM_BUCKETS);
     pthread_mutex_lock(&s->rooms_mu);
     struct akws_room *r = s->rooms[b];
     while (r && strcmp(r->name, name) != 0)
@@ -322,7 +298,7 @@ static void ak_room_leave(akws_sync *s, akws_room *r, akws_member m)
         /* Last member: unlink the room; broadcasts in flight (none should
          * exist: every broadcaster is a member) could still hold it, so it is
          * retired, not freed. */
-        size_t b = room_hash(r->name);
+        size_t b = akws_room_hash(r->name, ROOM_BUCKETS);
         struct akws_room **pp = &s->rooms[b];
         while (*pp != r)
             pp = &(*pp)->next;

@@ -106,24 +106,20 @@ static akws_sync *mx_open(int threads, const char *path, char *err, size_t errle
         s->mb[i].sleeping = false;
     }
     if (path) {
-        s->rel = ak_reloader_open(path, &akws_config_ops, NULL, err, errlen);
+        /* Subscribed before the first read, so no publish can slip between. */
+        s->rel = config_open(path, on_publish, s, err, errlen);
         if (!s->rel) {
             free(s->mb);
             free(s);
             return NULL;
         }
-        ak_read_lock();
-        s->cfg = *(const akws_config *)ak_reloader_get(s->rel);
-        ak_read_unlock();
-        ak_reloader_subscribe(s->rel, on_publish, s);
-        int rc = ak_reloader_watch(s->rel);
-        if (rc < 0) {
-            snprintf(err, errlen, "cannot watch %s: %s", path, ak_strerror(rc));
-            ak_reloader_close(s->rel);
-            free(s->mb);
-            free(s);
-            return NULL;
+        pthread_mutex_lock(&s->cfg_mu);
+        if (s->cfg_seen_gen == 0) { /* no publish yet: take the initial load */
+            ak_read_lock();
+            s->cfg = *(const akws_config *)ak_reloader_get(s->rel);
+            ak_read_unlock();
         }
+        pthread_mutex_unlock(&s->cfg_mu);
     }
     return s;
 }
@@ -156,15 +152,7 @@ static void mx_config(akws_sync *s, akws_config *out)
 
 static void mx_reload_stats(akws_sync *s, uint64_t *ok, uint64_t *failed, uint64_t *gen)
 {
-    *ok = *failed = 0;
-    *gen = 1;
-    if (!s->rel)
-        return;
-    ak_reload_status st;
-    ak_reloader_status(s->rel, &st);
-    *ok = st.published;
-    *failed = st.failed;
-    *gen = st.generation;
+    config_reload_stats(s->rel, ok, failed, gen);
 }
 
 static int mx_reload_now(akws_sync *s)
@@ -294,17 +282,9 @@ static void mx_rate_stats(akws_sync *s, uint64_t *keys, uint64_t *evicted)
 
 /* ---- rooms ---------------------------------------------------------------- */
 
-static size_t room_hash(const char *name)
-{
-    size_t h = 1469598103934665603ull & SIZE_MAX;
-    for (; *name; name++)
-        h = (h ^ (unsigned char)*name) * (1099511628211ull & SIZE_MAX);
-    return h % ROOM_BUCKETS;
-}
-
 static akws_room *mx_room_join(akws_sync *s, const char *name, akws_member m)
 {
-    size_t b = room_hash(name);
+    size_t b = akws_room_hash(name, ROOM_BUCKETS);
     pthread_mutex_lock(&s->rooms_mu);
     struct akws_room *r = s->rooms[b];
     while (r && strcmp(r->name, name) != 0)
@@ -347,7 +327,7 @@ static void mx_room_leave(akws_sync *s, akws_room *r, akws_member m)
     if (r->count == 1) {
         /* Last member: nobody else can reach the room (every broadcaster is a
          * member and joins go through rooms_mu), so it is freed now. */
-        struct akws_room **pp = &s->rooms[room_hash(r->name)];
+        struct akws_room **pp = &s->rooms[akws_room_hash(r->name, ROOM_BUCKETS)];
         while (*pp != r)
             pp = &(*pp)->next;
         *pp = r->next;
