@@ -8,14 +8,20 @@
  *
  * Layout (offsets from the table's first byte; nothing is a pointer):
  *   header       struct ak_keyed (configuration, seed, epoch, counters)
- *   slots        nslots x { ctl, tat }: 16 bytes, four per cache line
+ *   slots        nslots x { ctl, tat, key bytes (zero padded to 8) }:
+ *                16 + key_max rounded up to 8 bytes (32 for key_max 16:
+ *                a present short key costs one cache line)
  *   arbiters     one word per group of 8 home slots (insert commits)
  *   floors       one word per home slot (idle-eviction floors)
- *   keys         nslots x kstride bytes: word 0 = the slot's LIVE ctl as
- *                its inserter intends it, then the key bytes (zero padded)
+ *   intents      one word per slot: its LIVE ctl as its inserter intends it
+ *                (read only to finish an insert whose inserter died)
  *
  * ctl, the slot's identity word:
- *   bits 0-1   state: FREE, CLAIM (an insert is writing it), LIVE
+ *   bits 0-1   state: FREE (never used), CLAIM (an insert is writing it),
+ *              LIVE, DEL (used once, free again). A slot never returns to
+ *              FREE, and inserts take the first usable slot of the window,
+ *              so every key lies before the first FREE slot of its window:
+ *              scans stop there.
  *   bits 2-7   dist: slot - home (mod nslots), < AK_KEYED_PROBE
  *   LIVE:  bits 8-19 keylen - 1, bits 20-31 tag (12 hash bits), bits 32-63
  *          ver (the arbiter version its insert committed at)
@@ -50,6 +56,7 @@
 #define ST_FREE 0u
 #define ST_CLAIM 1u
 #define ST_LIVE 2u
+#define ST_DEL 3u /* was used, free again; unlike FREE, scans go past it */
 #define TOMB UINT64_MAX
 
 #define CTL_STATE(c) ((unsigned)((c) & 3u))
@@ -79,8 +86,8 @@ struct ak_keyed {
     uint64_t interval, tolerance; /* T and τ, as ak_limiter derives them */
     int64_t epoch;
     uint64_t k0, k1; /* SipHash key */
-    uint32_t nslots, ngroups, probe, key_max, kstride, allocated;
-    uint64_t off_slots, off_arb, off_floor, off_keys;
+    uint32_t nslots, ngroups, probe, key_max, sstride, allocated;
+    uint64_t off_slots, off_arb, off_floor, off_intent;
     /* Event counters, on their own line (slow paths only write them). */
     _Alignas(64) _Atomic uint64_t evicted_idle;
     _Alignas(8) _Atomic uint64_t evicted_forced;
@@ -159,11 +166,16 @@ uint64_t ak__keyed_siphash(uint64_t k0, uint64_t k1, const void *m, size_t len, 
 
 static inline struct slot *slot_at(const ak_keyed *k, uint32_t s)
 {
-    return (struct slot *)((char *)(uintptr_t)k + k->off_slots) + s;
+    return (struct slot *)((char *)(uintptr_t)k + k->off_slots + (uint64_t)s * k->sstride);
 }
+/* The key words follow ctl and tat in the slot. */
 static inline _Atomic uint64_t *keyw_at(const ak_keyed *k, uint32_t s)
 {
-    return (_Atomic uint64_t *)((char *)(uintptr_t)k + k->off_keys + (uint64_t)s * k->kstride);
+    return (_Atomic uint64_t *)(slot_at(k, s) + 1);
+}
+static inline _Atomic uint64_t *intent_at(const ak_keyed *k, uint32_t s)
+{
+    return (_Atomic uint64_t *)((char *)(uintptr_t)k + k->off_intent) + s;
 }
 static inline _Atomic uint64_t *arb_at(const ak_keyed *k, uint32_t g)
 {
@@ -217,9 +229,12 @@ static inline uint64_t claim_ctl(unsigned dist, uint32_t stamp, uint32_t ver)
     return ST_CLAIM | (uint64_t)dist << 2 | (uint64_t)(stamp & STAMP_MASK) << 8 |
            (uint64_t)ver << 32;
 }
+/* The lease clock: CLOCK_MONOTONIC_COARSE (a few ns; its ticks of a few
+ * ms are nothing against a lease of a second). */
 static inline uint32_t stamp_now(void)
 {
-    return (uint32_t)(((uint64_t)ak_now_ns() >> STAMP_SHIFT) & STAMP_MASK);
+    uint64_t slack;
+    return (uint32_t)(((uint64_t)ak__now_coarse_ns(&slack) >> STAMP_SHIFT) & STAMP_MASK);
 }
 
 /* Word i (0-based) of the key, zero padded. */
@@ -246,7 +261,7 @@ static inline bool key_eq(const ak_keyed *k, uint32_t s, const struct kq *q)
     (void)k, (void)s, (void)q;
     return true; /* broken: the tag and length in ctl decide alone */
 #else
-    _Atomic uint64_t *w = keyw_at(k, s) + 1;
+    _Atomic uint64_t *w = keyw_at(k, s);
     uint32_t nw = (q->len + 7) / 8;
     for (uint32_t i = 0; i < nw; i++)
         if (atomic_load_explicit(&w[i], memory_order_acquire) != key_word(q, i))
@@ -301,7 +316,7 @@ static void help_finalize(const ak_keyed *k, uint32_t g, uint64_t a)
     uint64_t c = atomic_load_explicit(&sl->ctl, memory_order_acquire);
     if (CTL_STATE(c) != ST_CLAIM || CTL_VER(c) != ARB_VER(a) || home_of(k, s, c) / GROUP != g)
         return;
-    uint64_t w0 = atomic_load_explicit(keyw_at(k, s), memory_order_acquire);
+    uint64_t w0 = atomic_load_explicit(intent_at(k, s), memory_order_acquire);
     if (CTL_STATE(w0) != ST_LIVE || CTL_VER(w0) != ARB_VER(a) || CTL_DIST(w0) != CTL_DIST(c))
         return;
     atomic_compare_exchange_strong_explicit(&sl->ctl, &c, w0, memory_order_acq_rel,
@@ -352,8 +367,16 @@ static void write_key(const ak_keyed *k, uint32_t s, const struct kq *q, uint64_
     _Atomic uint64_t *w = keyw_at(k, s);
     uint32_t nw = (q->len + 7) / 8;
     for (uint32_t i = 0; i < nw; i++)
-        atomic_store_explicit(&w[1 + i], key_word(q, i), memory_order_release);
-    atomic_store_explicit(&w[0], live, memory_order_release);
+        atomic_store_explicit(&w[i], key_word(q, i), memory_order_release);
+    atomic_store_explicit(intent_at(k, s), live, memory_order_release);
+}
+
+/* Evict: the entry's state word from the value seen to TOMB. After this
+ * no update of the old key can succeed, and anyone may take the slot. */
+static bool entry_kill(const ak_keyed *k, uint32_t s, uint64_t seen)
+{
+    return atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &seen, TOMB,
+                                                   memory_order_acq_rel, memory_order_relaxed);
 }
 
 enum cand { C_NONE, C_FREE, C_IDLE, C_VICTIM };
@@ -377,9 +400,11 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
             struct slot *sl = slot_at(k, s);
             uint64_t c = atomic_load_explicit(&sl->ctl, memory_order_acquire);
             unsigned st = CTL_STATE(c);
-            if (st == ST_FREE) {
+            if (st == ST_FREE || st == ST_DEL) {
                 if (!have_f)
                     have_f = true, fs = s, fc = c;
+                if (st == ST_FREE)
+                    break; /* nothing of this home lies beyond */
                 continue;
             }
             if (st == ST_CLAIM) {
@@ -434,10 +459,7 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
 #else
             fetch_max(floor_at(k, home_of(k, s, c)), it < u ? it : u);
 #endif
-            uint64_t t = it;
-            if (!atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &t, TOMB,
-                                                         memory_order_acq_rel,
-                                                         memory_order_relaxed))
+            if (!entry_kill(k, s, it))
                 continue;
             atomic_fetch_add_explicit(&k->evicted_idle, 1, memory_order_relaxed);
             AK_KEYED_KILL_POINT(0); /* dying: TOMB set, slot not yet claimed */
@@ -451,10 +473,7 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
                 return 0;
             }
             s = vs, c = vc;
-            uint64_t t = vt;
-            if (!atomic_compare_exchange_strong_explicit(&slot_at(k, s)->tat, &t, TOMB,
-                                                         memory_order_acq_rel,
-                                                         memory_order_relaxed))
+            if (!entry_kill(k, s, vt))
                 continue;
             atomic_fetch_add_explicit(&k->evicted_forced, 1, memory_order_relaxed);
         }
@@ -500,7 +519,7 @@ static int keyed_insert(ak_keyed *k, const struct kq *q, uint64_t u, uint64_t co
         /* Lost the commit: give the slot back (unless our lease ran out and
          * it was taken) and start over; the key may be present now. */
         uint64_t cl = claim;
-        atomic_compare_exchange_strong_explicit(&sl->ctl, &cl, (uint64_t)ST_FREE,
+        atomic_compare_exchange_strong_explicit(&sl->ctl, &cl, (uint64_t)ST_DEL,
                                                 memory_order_acq_rel, memory_order_relaxed);
         now = UINT32_MAX;
 #endif
@@ -528,9 +547,8 @@ int ak_keyed_allow_at(ak_keyed *k, const void *key, size_t keylen, uint64_t n, i
     uint64_t cost = n * k->interval; /* <= τ <= 2^62 */
     /* Fast path: the key near its home, before the first free slot. */
     for (uint32_t d = 0; d < k->probe; d++) {
-        uint32_t s = q.home + d;
-        if (s >= k->nslots)
-            s -= k->nslots;
+        uint64_t s64 = (uint64_t)q.home + d; /* no uint32 wrap near 2^32 slots */
+        uint32_t s = (uint32_t)(s64 >= k->nslots ? s64 - k->nslots : s64);
         uint64_t c = atomic_load_explicit(&slot_at(k, s)->ctl, memory_order_acquire);
         if (CTL_STATE(c) == ST_FREE)
             break;
@@ -557,6 +575,8 @@ static bool keyed_find(const ak_keyed *k, const struct kq *q, uint32_t *sp, uint
         uint32_t s = wrap(k, (uint64_t)q->home + d);
         struct slot *sl = slot_at(k, s);
         uint64_t c = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+        if (CTL_STATE(c) == ST_FREE)
+            break;
         if (!ctl_matches(c, q, d) || !key_eq(k, s, q))
             continue;
         uint64_t t = atomic_load_explicit(&sl->tat, memory_order_acquire);
@@ -599,7 +619,7 @@ int ak_keyed_forget(ak_keyed *k, const void *key, size_t keylen)
         while (t != TOMB) {
             if (atomic_compare_exchange_weak_explicit(&sl->tat, &t, TOMB, memory_order_acq_rel,
                                                       memory_order_relaxed)) {
-                atomic_compare_exchange_strong_explicit(&sl->ctl, &c, (uint64_t)ST_FREE,
+                atomic_compare_exchange_strong_explicit(&sl->ctl, &c, (uint64_t)ST_DEL,
                                                         memory_order_acq_rel,
                                                         memory_order_relaxed);
                 return 0;
@@ -639,7 +659,7 @@ void ak__keyed_slot_states(const ak_keyed *k, uint64_t *freed, uint64_t *claimed
     for (uint32_t s = 0; s < k->nslots; s++) {
         struct slot *sl = slot_at(k, s);
         uint64_t c = atomic_load_explicit(&sl->ctl, memory_order_acquire);
-        if (CTL_STATE(c) == ST_FREE)
+        if (CTL_STATE(c) == ST_FREE || CTL_STATE(c) == ST_DEL)
             ++*freed;
         else if (CTL_STATE(c) == ST_CLAIM)
             ++*claimed;
@@ -654,8 +674,8 @@ void ak__keyed_slot_states(const ak_keyed *k, uint64_t *freed, uint64_t *claimed
 
 struct geometry {
     uint64_t interval, tolerance;
-    uint32_t nslots, ngroups, probe, key_max, kstride;
-    uint64_t off_slots, off_arb, off_floor, off_keys, size;
+    uint32_t nslots, ngroups, probe, key_max, sstride;
+    uint64_t off_slots, off_arb, off_floor, off_intent, size;
 };
 
 static uint64_t round64(uint64_t x)
@@ -680,16 +700,16 @@ static bool geometry(const ak_keyed_config *cfg, struct geometry *g)
     g->ngroups = (uint32_t)(((uint64_t)cfg->capacity + GROUP - 1) / GROUP);
     g->probe = cfg->capacity < AK_KEYED_PROBE ? cfg->capacity : AK_KEYED_PROBE;
     g->key_max = cfg->key_max ? cfg->key_max : 64;
-    g->kstride = 8 + ((g->key_max + 7) & ~7u);
+    g->sstride = (uint32_t)sizeof(struct slot) + ((g->key_max + 7) & ~7u);
     uint64_t off = round64(sizeof(struct ak_keyed));
     g->off_slots = off;
-    off = round64(off + (uint64_t)g->nslots * sizeof(struct slot));
+    off = round64(off + (uint64_t)g->nslots * g->sstride);
     g->off_arb = off;
     off = round64(off + (uint64_t)g->ngroups * 8);
     g->off_floor = off;
     off = round64(off + (uint64_t)g->nslots * 8);
-    g->off_keys = off;
-    off = round64(off + (uint64_t)g->nslots * g->kstride);
+    g->off_intent = off;
+    off = round64(off + (uint64_t)g->nslots * 8);
     if (off > SIZE_MAX)
         return false;
     g->size = off;
@@ -733,9 +753,9 @@ static int keyed_build(void *mem, size_t len, const ak_keyed_config *cfg, bool a
     k->epoch = ak_now_ns();
     k->k0 = seed[0], k->k1 = seed[1];
     k->nslots = g.nslots, k->ngroups = g.ngroups, k->probe = g.probe;
-    k->key_max = g.key_max, k->kstride = g.kstride, k->allocated = allocated;
+    k->key_max = g.key_max, k->sstride = g.sstride, k->allocated = allocated;
     k->off_slots = g.off_slots, k->off_arb = g.off_arb;
-    k->off_floor = g.off_floor, k->off_keys = g.off_keys;
+    k->off_floor = g.off_floor, k->off_intent = g.off_intent;
     for (uint32_t s = 0; s < g.nslots; s++)
         atomic_store_explicit(&slot_at(k, s)->tat, TOMB, memory_order_relaxed);
     atomic_store_explicit(&k->magic, KEYED_MAGIC, memory_order_release);

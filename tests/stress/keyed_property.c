@@ -80,7 +80,7 @@ int main(int argc, char **argv)
             }
         }
         for (int key = 0; key < keys; key++) {
-            int64_t a, b;
+            int64_t a = 0, b = 0;
             int64_t ex = lc_check_windows(ev[key], nev[key], burst, 1, T, &a, &b);
             if (ex > worst) {
                 worst = ex;

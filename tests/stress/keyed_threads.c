@@ -182,7 +182,7 @@ static void part_b(void)
     int worst_key = -1, keys_used = 0;
     for (int key = 0; key < B_KEYS; key++) {
         keys_used += cnt[key] > 0;
-        int64_t a, b;
+        int64_t a = 0, b = 0;
         int64_t ex = lc_check_windows(per[key], cnt[key], B_BURST, B_EVENTS, B_PERIOD, &a, &b);
         if (ex > worst)
             worst = ex, worst_key = key;
