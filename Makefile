@@ -2,6 +2,8 @@
 #   make            build (RelWithDebInfo) into build/
 #   make test       build and run every test (CTest); last line is CTest's summary
 #   make bench      build and run akbench (the main job)
+#   make bench-server  akws --sync atomkit vs --sync mutex under akload (doc/akload.md);
+#                   longer: make bench-server BENCH_SERVER_ARGS="--reps 5 --window 5"
 #   make install PREFIX=/usr/local
 #   make clean
 BUILD ?= build
@@ -11,8 +13,9 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 BENCH_ARGS ?=
+BENCH_SERVER_ARGS ?=
 
-.PHONY: all configure test bench install clean
+.PHONY: all configure test bench bench-server install clean
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -25,6 +28,11 @@ test: all
 
 bench: all
 	$(BUILD)/bench/akbench --svg $(BUILD)/bench --json $(BUILD)/bench/results.json $(BENCH_ARGS)
+
+bench-server: all
+	$(BUILD)/tools/akbench_server --akws $(BUILD)/examples/wsserver/akws --akload $(BUILD)/tools/akload \
+	  --node-modules $(BUILD)/npm/node_modules --svg $(BUILD)/bench-server \
+	  --json $(BUILD)/bench-server/server.json $(BENCH_SERVER_ARGS) | tee $(BUILD)/bench-server/server.txt
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
