@@ -328,6 +328,53 @@ static uint64_t hist_quantile(const hist *h, double q)
     return h->max;
 }
 
+/* --check-histogram: the histogram against exact order statistics over
+ * values spread across 12 decades. Every reported quantile must be at or
+ * above the exact one (never understate) and within one bucket width
+ * (1/64 relative, or 1 below SUB) above it. Exit 0 or 1. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int check_histogram(void)
+{
+    enum { N = 200000 };
+    static hist h;
+    uint64_t *v = malloc(N * sizeof *v), rng = 88172645463325252ULL;
+    if (!v)
+        return 1;
+    for (int i = 0; i < N; i++) {
+        uint64_t r = xorshift(&rng);
+        v[i] = (r >> 20) % ((uint64_t)1 << (r % 40)); /* 0 .. 2^40, log-spread */
+        hist_add(&h, v[i]);
+    }
+    qsort(v, N, sizeof *v, cmp_u64);
+    int bad = 0;
+    static const double qs[] = { 0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0 };
+    for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+        uint64_t rank = (uint64_t)(qs[k] * N + 0.999999);
+        uint64_t exact = v[rank - 1], got = hist_quantile(&h, qs[k]);
+        double tol = exact < SUB ? 0 : (double)exact / HALF;
+        if (got < exact || (double)(got - exact) > tol) {
+            fprintf(stderr, "histogram: q=%g exact %" PRIu64 " reported %" PRIu64 "\n", qs[k], exact, got);
+            bad = 1;
+        }
+    }
+    for (int i = 0; i < NBUCKETS - 1; i++) /* buckets tile the line */
+        if (hist_index(hist_upper(i)) != i || hist_index(hist_upper(i) + 1) != i + 1) {
+            fprintf(stderr, "histogram: bucket %d does not tile\n", i);
+            bad = 1;
+            break;
+        }
+    if (h.min != v[0] || h.max != v[N - 1] || h.n != N)
+        bad = 1;
+    printf("histogram check: %s\n", bad ? "FAILED" : "ok");
+    free(v);
+    return bad;
+}
+
 /* ---- connections and threads --------------------------------------------- */
 
 enum { HDR = 32, RBUF = 1 << 17 };
@@ -983,6 +1030,8 @@ int main(int argc, char **argv)
             if (!parse_long(s, 1, (long long)1e12, &v))
                 return bad("--max-messages (1..1e12)", s);
             opt.max_messages = (uint64_t)v;
+        } else if (!strcmp(a, "--check-histogram")) {
+            return check_histogram();
         } else if (!strcmp(a, "--json")) {
             opt.json = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
