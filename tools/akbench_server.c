@@ -97,6 +97,22 @@ static void sleep_s(double s)
     nanosleep(&ts, NULL);
 }
 
+/* /proc/loadavg's 1-minute figure: a busy machine is named beside the
+ * figures it made. */
+static double loadavg(void)
+{
+    double l = NAN;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = NAN;
+        fclose(f);
+    }
+    return l;
+}
+
+static double load_start, load_end;
+
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -112,8 +128,23 @@ static int free_port(void)
     return port;
 }
 
-/* Starts a server with stdout to a temporary file and waits (10 s at most)
- * for its "listening on 127.0.0.1:PORT" line. Returns the pid or -1. */
+/* The last line of what a server printed, for a note. */
+static void last_line(int fd, char *b, size_t n)
+{
+    char buf[4096];
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+    ssize_t r = pread(fd, buf, sizeof buf - 1, from);
+    buf[r > 0 ? r : 0] = 0;
+    while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
+        buf[--r] = 0;
+    char *nl = strrchr(buf, '\n');
+    snprintf(b, n, "%s", nl ? nl + 1 : buf);
+}
+
+/* Starts a server with stdout and stderr to a temporary file and waits
+ * (30 s at most: a loaded machine starts node workers slowly) for its
+ * "listening on 127.0.0.1:PORT" line. Returns the pid or -1. */
 static pid_t start_server(int s, int threads, int port)
 {
     char tmpl[] = "/tmp/akbench-server-XXXXXX";
@@ -127,6 +158,7 @@ static pid_t start_server(int s, int threads, int port)
     pid_t pid = fork();
     if (pid == 0) {
         dup2(out, 1);
+        dup2(out, 2);
         if (s == SRV_NODE) {
             setenv("NODE_PATH", o.node_modules, 1);
             execlp(o.node, o.node, o.ws_script, "--port", portb, "--workers", thr, (char *)NULL);
@@ -142,7 +174,8 @@ static pid_t start_server(int s, int threads, int port)
     }
     char want[64], buf[4096];
     snprintf(want, sizeof want, "listening on 127.0.0.1:%d", port);
-    double deadline = now_s() + 10;
+    double deadline = now_s() + 30;
+    char last[200];
     while (now_s() < deadline) {
         ssize_t n = pread(out, buf, sizeof buf - 1, 0);
         if (n > 0) {
@@ -154,13 +187,16 @@ static pid_t start_server(int s, int threads, int port)
         }
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            note("%s --threads %d exited before listening (status %d)", srv_name[s], threads, st);
+            last_line(out, last, sizeof last);
+            note("%s --threads %d exited before listening (status %d): %s", srv_name[s], threads,
+                 st, last);
             close(out);
             return -1;
         }
         sleep_s(0.02);
     }
-    note("%s --threads %d did not print '%s' within 10 s", srv_name[s], threads, want);
+    last_line(out, last, sizeof last);
+    note("%s --threads %d did not print '%s' within 30 s: %s", srv_name[s], threads, want, last);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(out);
@@ -437,7 +473,11 @@ static int write_json(const ak_machine *m, double elapsed)
         fputs("\"", f);
         p = e + 1;
     }
-    fprintf(f, "],\n\"elapsed_s\":%.1f}\n", elapsed);
+    fprintf(f, "],\n\"loadavg_1min\":{\"start\":");
+    json_num_or_null(f, load_start);
+    fputs(",\"end\":", f);
+    json_num_or_null(f, load_end);
+    fprintf(f, "},\n\"elapsed_s\":%.1f}\n", elapsed);
     if (fclose(f)) {
         perror(o.json);
         return -1;
@@ -607,6 +647,7 @@ int main(int argc, char **argv)
            cells, o.warmup, o.window, o.load_threads, o.load_threads == 1 ? "" : "s", ncpu);
     fflush(stdout);
     double t0 = now_s();
+    load_start = loadavg();
     int done = 0;
     for (int r = 0; r < o.reps; r++)
         for (int w = 0; w < NWL; w++) {
@@ -631,11 +672,16 @@ int main(int argc, char **argv)
                 }
         }
     double elapsed = now_s() - t0;
+    load_end = loadavg();
     for (int w = 0; w < NWL; w++)
         if (o.want[w])
             print_table(w);
     printf("\n%s · %d CPUs · %s · atomkit %s · %s · median of %d reps\n", m.cpu_model, m.ncpu,
            m.kernel, m.git_revision, m.date, o.reps);
+    printf("load average (1 min) at start %.1f, at end %.1f%s\n", load_start, load_end,
+           load_start > m.ncpu || load_end > m.ncpu
+               ? ": other work shared the CPUs, so the spreads are wide; rerun on an idle machine"
+               : "");
     if (notes_len)
         printf("notes:\n%s", notes);
     printf("akbench-server: done in %.0f s\n", elapsed);
