@@ -139,7 +139,10 @@ static void last_line(int fd, char *b, size_t n)
     while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
         buf[--r] = 0;
     char *nl = strrchr(buf, '\n');
-    snprintf(b, n, "%s", nl ? nl + 1 : buf);
+    const char *l = nl ? nl + 1 : buf;
+    size_t k = strlen(l) < n - 1 ? strlen(l) : n - 1;
+    memcpy(b, l, k);
+    b[k] = 0;
 }
 
 /* Starts a server with stdout and stderr to a temporary file and waits
