@@ -49,6 +49,7 @@ static struct {
     int reps;
     double warmup, window;
     int conns, rooms, room_clients, load_threads, depth;
+    double open_rate; /* > 0: latencies from an open-loop run at this output rate */
     bool want[NWL];
     bool have_node;
 } o = {
@@ -58,7 +59,8 @@ static struct {
 
 typedef struct sample {
     double msgs, p99, p999; /* msgs/s (deliveries/s for rooms), ms, ms */
-    bool ok;
+    bool ok;                /* msgs is valid */
+    bool lat_ok;            /* p99 and p999 are valid */
 } sample;
 
 /* samples[((w * nthreads + t) * NSRV + s) * reps + r] */
@@ -233,10 +235,12 @@ static double json_num(const char *js, const char *key)
     return p ? strtod(p + strlen(k), NULL) : NAN;
 }
 
-/* Runs akload against 127.0.0.1:port; fills *out. */
-static void run_akload(int w, int port, sample *out, int s, int threads)
+/* Runs akload against 127.0.0.1:port, closed loop (open_rate 0: fills
+ * msgs and the latencies) or open loop at open_rate messages/s out of the
+ * server (fills the latencies only). */
+static void run_akload(int w, int port, sample *out, int s, int threads, double open_rate)
 {
-    char url[128], c[16], lt[16], wu[32], win[32], rooms[16], depth[16];
+    char url[128], c[16], lt[16], wu[32], win[32], rooms[16], depth[16], rate[32];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d%s", port, w == WL_ECHO ? "/echo" : "/room/bench");
     snprintf(c, sizeof c, "%d", w == WL_ECHO ? o.conns : o.rooms * o.room_clients);
     snprintf(lt, sizeof lt, "%d", o.load_threads);
@@ -256,6 +260,10 @@ static void run_akload(int w, int port, sample *out, int s, int threads)
     argv[a++] = "-T", argv[a++] = win;
     if (w == WL_ROOMS)
         argv[a++] = "--rooms", argv[a++] = rooms;
+    if (open_rate > 0) {
+        snprintf(rate, sizeof rate, "%g", w == WL_ROOMS ? open_rate / o.room_clients : open_rate);
+        argv[a++] = "-r", argv[a++] = rate;
+    }
     argv[a++] = url;
     argv[a] = NULL;
     int pfd[2];
@@ -298,14 +306,18 @@ static void run_akload(int w, int port, sample *out, int s, int threads)
     int st;
     waitpid(pid, &st, 0);
     double msgs = json_num(js, w == WL_ECHO ? "msgs_per_s" : "deliveries_per_s");
-    out->msgs = isfinite(msgs) ? msgs : 0;
+    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && isfinite(msgs);
+    if (open_rate <= 0) {
+        out->msgs = isfinite(msgs) ? msgs : 0;
+        out->ok = ok;
+    }
     out->p99 = json_num(js, "p99");
     out->p999 = json_num(js, "p99.9");
-    out->ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && isfinite(msgs);
-    if (!out->ok) {
+    out->lat_ok = ok;
+    if (!ok) {
         const char *fe = strstr(js, "\"first_error\":");
-        note("akload against %s --threads %d, %s: exit %d, lost %.0f, errors %.0f%s%.120s",
-             srv_name[s], threads, w == WL_ECHO ? "echo" : "rooms",
+        note("akload%s against %s --threads %d, %s: exit %d, lost %.0f, errors %.0f%s%.120s",
+             open_rate > 0 ? " (open loop)" : "", srv_name[s], threads, w == WL_ECHO ? "echo" : "rooms",
              WIFEXITED(st) ? WEXITSTATUS(st) : -1, json_num(js, "lost"), json_num(js, "errors"),
              fe ? ", " : "", fe ? fe : "");
     }
@@ -339,7 +351,8 @@ static double ratio(int w, int t, int field, int num, int den)
         sample *a = cell(w, t, num, r), *b = cell(w, t, den, r);
         double x = field == 0 ? a->msgs : field == 1 ? a->p99 : a->p999;
         double y = field == 0 ? b->msgs : field == 1 ? b->p99 : b->p999;
-        if (a->ok && b->ok && y > 0 && isfinite(x))
+        bool ok = field == 0 ? a->ok && b->ok : a->lat_ok && b->lat_ok;
+        if (ok && y > 0 && isfinite(x))
             v[n++] = x / y;
     }
     return med_of(v, n);
@@ -352,7 +365,7 @@ static void stats(int w, int t, int s, int field, double *md, double *mn, double
     for (int r = 0; r < o.reps; r++) {
         sample *a = cell(w, t, s, r);
         double x = field == 0 ? a->msgs : field == 1 ? a->p99 : a->p999;
-        if (a->ok && isfinite(x))
+        if ((field == 0 ? a->ok : a->lat_ok) && isfinite(x))
             v[n++] = x;
     }
     *md = med_of(v, n);
@@ -377,6 +390,11 @@ static void print_table(int w)
     char desc[256];
     wl_desc(w, desc, sizeof desc);
     printf("\n== %s: %s\n", wl_name[w], desc);
+    if (o.open_rate > 0)
+        printf("latencies: open loop at %.0f %s/s out of the server (closed loop for the throughput)\n",
+               o.open_rate, w == WL_ECHO ? "msgs" : "deliveries");
+    else
+        printf("latencies: closed loop at saturation (see doc/akload.md)\n");
     printf("%-8s %-10s %12s %12s %12s %10s %10s\n", "threads", "server",
            w == WL_ECHO ? "msgs/s" : "deliv/s", "min", "max", "p99 ms", "p99.9 ms");
     for (int t = 0; t < o.nthreads; t++) {
@@ -418,9 +436,11 @@ static int write_json(const ak_machine *m, double elapsed)
                "\"machine\":{\"cpu_model\":\"%s\",\"ncpu\":%d,\"kernel\":\"%s\",\"compiler\":\"%s\","
                "\"build_type\":\"%s\"},\n"
                "\"options\":{\"reps\":%d,\"warmup_s\":%g,\"window_s\":%g,\"connections\":%d,"
-               "\"rooms\":%d,\"room_clients\":%d,\"load_threads\":%d,\"depth\":%d},\n\"workloads\":[",
+               "\"rooms\":%d,\"room_clients\":%d,\"load_threads\":%d,\"depth\":%d,"
+               "\"open_rate\":%g},\n\"workloads\":[",
             m->git_revision, m->date, m->cpu_model, m->ncpu, m->kernel, m->compiler, m->build_type,
-            o.reps, o.warmup, o.window, o.conns, o.rooms, o.room_clients, o.load_threads, o.depth);
+            o.reps, o.warmup, o.window, o.conns, o.rooms, o.room_clients, o.load_threads, o.depth,
+            o.open_rate);
     bool first = true;
     for (int w = 0; w < NWL; w++) {
         if (!o.want[w])
@@ -444,7 +464,8 @@ static int write_json(const ak_machine *m, double elapsed)
                     for (int r = 0; r < o.reps; r++) {
                         sample *a = cell(w, t, s, r);
                         fputs(r ? "," : "", f);
-                        json_num_or_null(f, !a->ok ? NAN : k == 0 ? a->msgs : k == 1 ? a->p99 : a->p999);
+                        bool ok = k == 0 ? a->ok : a->lat_ok;
+                        json_num_or_null(f, !ok ? NAN : k == 0 ? a->msgs : k == 1 ? a->p99 : a->p999);
                     }
                     fputs("]", f);
                 }
@@ -510,7 +531,12 @@ static int write_svgs(const ak_machine *m)
             char name[64], desc[300], d0[256];
             wl_desc(w, d0, sizeof d0);
             snprintf(name, sizeof name, "%s%s", wl_name[w], field ? "-p999" : "");
-            snprintf(desc, sizeof desc, "%s%s", field ? "p99.9 latency (lower is better). " : "", d0);
+            char lat[96] = "";
+            if (field && o.open_rate > 0)
+                snprintf(lat, sizeof lat, "p99.9 latency, open loop at %.0f/s (lower is better). ", o.open_rate);
+            else if (field)
+                snprintf(lat, sizeof lat, "p99.9 latency at saturation (lower is better). ");
+            snprintf(desc, sizeof desc, "%s%s", lat, d0);
             ak_bench_scenario sc = { .name = name, .desc = desc, .schemes = sch, .nschemes = ns,
                                      .thread_label = "server threads" };
             double *rate = calloc((size_t)(o.nthreads * ns * o.reps), sizeof *rate);
@@ -519,7 +545,8 @@ static int write_svgs(const ak_machine *m)
                     for (int r = 0; r < o.reps; r++) {
                         sample *a = cell(w, t, map[k], r);
                         double v = field == 0 ? a->msgs : a->p999;
-                        rate[(t * ns + k) * o.reps + r] = a->ok && isfinite(v) ? v : 0;
+                        bool ok = field == 0 ? a->ok : a->lat_ok;
+                        rate[(t * ns + k) * o.reps + r] = ok && isfinite(v) ? v : 0;
                     }
             ak_scenario_result res = {
                 .sc = &sc, .threads = o.threads, .nthreads = o.nthreads, .reps = o.reps,
@@ -548,6 +575,8 @@ static int usage(int rc)
             "  --connections N      echo connections (default 1000)\n"
             "  --rooms R --room-clients C  rooms workload (default 10 x 100)\n"
             "  --load-threads N     akload threads (default ncpu/2, at least 1)\n"
+            "  --open-rate R        latencies from an open-loop run at R msgs/s out of each server\n"
+            "                       (echo: replies/s; rooms: deliveries/s), after the closed loop\n"
             "  --workloads LIST     echo,rooms (default both)\n"
             "  --node PATH --node-modules DIR --ws-script FILE  the ws (node) peer\n"
             "  --svg DIR --json FILE  charts and every sample\n");
@@ -609,6 +638,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--room-clients")) { NEEDV(); o.room_clients = atoi(v); }
         else if (!strcmp(a, "--load-threads")) { NEEDV(); o.load_threads = atoi(v); }
         else if (!strcmp(a, "--depth")) { NEEDV(); o.depth = atoi(v); }
+        else if (!strcmp(a, "--open-rate")) { NEEDV(); o.open_rate = atof(v); }
         else if (!strcmp(a, "--workloads")) {
             NEEDV();
             o.want[WL_ECHO] = strstr(v, "echo") != NULL;
@@ -618,7 +648,8 @@ int main(int argc, char **argv)
 #undef NEEDV
     }
     if (!o.akws || !o.akload || o.reps < 1 || o.reps > 256 || !(o.window > 0) || o.conns < 1 ||
-        o.rooms < 1 || o.room_clients < 1 || o.load_threads < 1 || o.depth < 1 || !(o.warmup >= 0))
+        o.rooms < 1 || o.room_clients < 1 || o.load_threads < 1 || o.depth < 1 || !(o.warmup >= 0) ||
+        !(o.open_rate >= 0))
         return usage(2);
     if (access(o.akws, X_OK) || access(o.akload, X_OK)) {
         fprintf(stderr, "akbench-server: %s or %s is not there (build them: make)\n", o.akws, o.akload);
@@ -665,7 +696,9 @@ int main(int argc, char **argv)
                     pid_t pid = port > 0 ? start_server(s, o.threads[t], port) : -1;
                     sample *c = cell(w, t, s, r);
                     if (pid > 0) {
-                        run_akload(w, port, c, s, o.threads[t]);
+                        run_akload(w, port, c, s, o.threads[t], 0);
+                        if (o.open_rate > 0)
+                            run_akload(w, port, c, s, o.threads[t], o.open_rate);
                         stop_server(s, o.threads[t], pid);
                     }
                     done++;

@@ -59,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sha1.h" /* examples/wsserver: SHA-1 and base64 for the handshake */
+
 /* ---- options ------------------------------------------------------------ */
 
 static struct {
@@ -179,70 +181,13 @@ static int parse_url(const char *u)
     return 0;
 }
 
-/* ---- time, SHA-1, base64 (the handshake needs them) --------------------- */
+/* ---- time and randomness ------------------------------------------------ */
 
 static inline int64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
-
-static void sha1(const unsigned char *msg, size_t len, unsigned char out[20])
-{
-    uint32_t h[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0 };
-    size_t total = ((len + 8) / 64 + 1) * 64;
-    unsigned char blk[64];
-    for (size_t off = 0; off < total; off += 64) {
-        for (size_t i = 0; i < 64; i++) {
-            size_t k = off + i;
-            blk[i] = k < len ? msg[k] : k == len ? 0x80 : 0;
-        }
-        if (off + 64 == total)
-            for (int i = 0; i < 8; i++)
-                blk[63 - i] = (unsigned char)(((uint64_t)len * 8) >> (8 * i));
-        uint32_t w[80];
-        for (int i = 0; i < 16; i++)
-            w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
-                   (uint32_t)blk[4 * i + 2] << 8 | blk[4 * i + 3];
-        for (int i = 16; i < 80; i++)
-            w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-        uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-        for (int i = 0; i < 80; i++) {
-            uint32_t f, k;
-            if (i < 20)
-                f = (b & c) | (~b & d), k = 0x5A827999;
-            else if (i < 40)
-                f = b ^ c ^ d, k = 0x6ED9EBA1;
-            else if (i < 60)
-                f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
-            else
-                f = b ^ c ^ d, k = 0xCA62C1D6;
-            uint32_t t = rol(a, 5) + f + e + k + w[i];
-            e = d, d = c, c = rol(b, 30), b = a, a = t;
-        }
-        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-    }
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 4; j++)
-            out[4 * i + j] = (unsigned char)(h[i] >> (24 - 8 * j));
-}
-
-static void base64(const unsigned char *in, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    out[o] = 0;
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -469,7 +414,7 @@ static int ws_connect(worker *w, conn *c)
         memcpy(key + i, &r, 8);
     }
     char key64[32], path[300], req[600];
-    base64(key, 16, key64);
+    base64_encode(key, 16, key64);
     if (opt.rooms > 0)
         snprintf(path, sizeof path, "%s%d", opt.path, c->room);
     else
@@ -518,7 +463,7 @@ static int ws_connect(worker *w, conn *c)
     unsigned char dig[20];
     snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key64);
     sha1((unsigned char *)cat, strlen(cat), dig);
-    base64(dig, 20, want);
+    base64_encode(dig, 20, want);
     bool ok = false;
     for (char *p = hdr; p < end; p = strstr(p, "\r\n") + 2) {
         if (strncasecmp(p, "Sec-WebSocket-Accept:", 21) == 0) {
