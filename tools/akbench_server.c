@@ -49,7 +49,7 @@ static struct {
     int reps;
     double warmup, window;
     int conns, rooms, room_clients, load_threads, depth;
-    double open_rate; /* > 0: latencies from an open-loop run at this output rate */
+    double open_rate[NWL]; /* > 0: latencies from an open-loop run at this output rate */
     bool want[NWL];
     bool have_node;
 } o = {
@@ -258,6 +258,7 @@ static void run_akload(int w, int port, sample *out, int s, int threads, double 
     argv[a++] = "-d", argv[a++] = depth;
     argv[a++] = "-w", argv[a++] = wu;
     argv[a++] = "-T", argv[a++] = win;
+    argv[a++] = "--drain", argv[a++] = "10"; /* an overloaded server drains slowly */
     if (w == WL_ROOMS)
         argv[a++] = "--rooms", argv[a++] = rooms;
     if (open_rate > 0) {
@@ -390,9 +391,9 @@ static void print_table(int w)
     char desc[256];
     wl_desc(w, desc, sizeof desc);
     printf("\n== %s: %s\n", wl_name[w], desc);
-    if (o.open_rate > 0)
+    if (o.open_rate[w] > 0)
         printf("latencies: open loop at %.0f %s/s out of the server (closed loop for the throughput)\n",
-               o.open_rate, w == WL_ECHO ? "msgs" : "deliveries");
+               o.open_rate[w], w == WL_ECHO ? "msgs" : "deliveries");
     else
         printf("latencies: closed loop at saturation (see doc/akload.md)\n");
     printf("%-8s %-10s %12s %12s %12s %10s %10s\n", "threads", "server",
@@ -437,10 +438,10 @@ static int write_json(const ak_machine *m, double elapsed)
                "\"build_type\":\"%s\"},\n"
                "\"options\":{\"reps\":%d,\"warmup_s\":%g,\"window_s\":%g,\"connections\":%d,"
                "\"rooms\":%d,\"room_clients\":%d,\"load_threads\":%d,\"depth\":%d,"
-               "\"open_rate\":%g},\n\"workloads\":[",
+               "\"open_rate\":[%g,%g]},\n\"workloads\":[",
             m->git_revision, m->date, m->cpu_model, m->ncpu, m->kernel, m->compiler, m->build_type,
             o.reps, o.warmup, o.window, o.conns, o.rooms, o.room_clients, o.load_threads, o.depth,
-            o.open_rate);
+            o.open_rate[WL_ECHO], o.open_rate[WL_ROOMS]);
     bool first = true;
     for (int w = 0; w < NWL; w++) {
         if (!o.want[w])
@@ -532,8 +533,9 @@ static int write_svgs(const ak_machine *m)
             wl_desc(w, d0, sizeof d0);
             snprintf(name, sizeof name, "%s%s", wl_name[w], field ? "-p999" : "");
             char lat[96] = "";
-            if (field && o.open_rate > 0)
-                snprintf(lat, sizeof lat, "p99.9 latency, open loop at %.0f/s (lower is better). ", o.open_rate);
+            if (field && o.open_rate[w] > 0)
+                snprintf(lat, sizeof lat, "p99.9 latency, open loop at %.0f/s (lower is better). ",
+                         o.open_rate[w]);
             else if (field)
                 snprintf(lat, sizeof lat, "p99.9 latency at saturation (lower is better). ");
             snprintf(desc, sizeof desc, "%s%s", lat, d0);
@@ -575,8 +577,8 @@ static int usage(int rc)
             "  --connections N      echo connections (default 1000)\n"
             "  --rooms R --room-clients C  rooms workload (default 10 x 100)\n"
             "  --load-threads N     akload threads (default ncpu/2, at least 1)\n"
-            "  --open-rate R        latencies from an open-loop run at R msgs/s out of each server\n"
-            "                       (echo: replies/s; rooms: deliveries/s), after the closed loop\n"
+            "  --open-rate E[,R]    latencies from an open-loop run after the closed loop, at E\n"
+            "                       replies/s (echo) and R deliveries/s (rooms); 0 = closed loop\n"
             "  --workloads LIST     echo,rooms (default both)\n"
             "  --node PATH --node-modules DIR --ws-script FILE  the ws (node) peer\n"
             "  --svg DIR --json FILE  charts and every sample\n");
@@ -638,7 +640,14 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--room-clients")) { NEEDV(); o.room_clients = atoi(v); }
         else if (!strcmp(a, "--load-threads")) { NEEDV(); o.load_threads = atoi(v); }
         else if (!strcmp(a, "--depth")) { NEEDV(); o.depth = atoi(v); }
-        else if (!strcmp(a, "--open-rate")) { NEEDV(); o.open_rate = atof(v); }
+        else if (!strcmp(a, "--open-rate")) { /* ECHO[,ROOMS] */
+            NEEDV();
+            char *e;
+            o.open_rate[WL_ECHO] = strtod(v, &e);
+            o.open_rate[WL_ROOMS] = *e == ',' ? strtod(e + 1, &e) : 0;
+            if (*e || !(o.open_rate[WL_ECHO] >= 0) || !(o.open_rate[WL_ROOMS] >= 0))
+                return usage(2);
+        }
         else if (!strcmp(a, "--workloads")) {
             NEEDV();
             o.want[WL_ECHO] = strstr(v, "echo") != NULL;
@@ -649,7 +658,7 @@ int main(int argc, char **argv)
     }
     if (!o.akws || !o.akload || o.reps < 1 || o.reps > 256 || !(o.window > 0) || o.conns < 1 ||
         o.rooms < 1 || o.room_clients < 1 || o.load_threads < 1 || o.depth < 1 || !(o.warmup >= 0) ||
-        !(o.open_rate >= 0))
+        false)
         return usage(2);
     if (access(o.akws, X_OK) || access(o.akload, X_OK)) {
         fprintf(stderr, "akbench-server: %s or %s is not there (build them: make)\n", o.akws, o.akload);
@@ -697,8 +706,8 @@ int main(int argc, char **argv)
                     sample *c = cell(w, t, s, r);
                     if (pid > 0) {
                         run_akload(w, port, c, s, o.threads[t], 0);
-                        if (o.open_rate > 0)
-                            run_akload(w, port, c, s, o.threads[t], o.open_rate);
+                        if (o.open_rate[w] > 0)
+                            run_akload(w, port, c, s, o.threads[t], o.open_rate[w]);
                         stop_server(s, o.threads[t], pid);
                     }
                     done++;

@@ -1104,8 +1104,20 @@ int main(int argc, char **argv)
     uint64_t lost_win = expect_win > deliv_win ? expect_win - deliv_win : 0;
     for (uint64_t i = 0; i < lost_win; i++)
         hist_add(h, (uint64_t)(done - G.win_end));
-    if (lost)
+    static char extra[120];
+    if (lost) {
         errors++;
+        snprintf(extra, sizeof extra, "%" PRIu64 " of %" PRIu64 " deliveries missing after the %.1f s drain",
+                 lost, expect, opt.drain);
+        if (!err)
+            err = extra;
+    } else if (h->n == 0 && !atomic_load(&G.failed)) {
+        /* Nothing intended inside the window came back: the run measured
+         * nothing (the server, or this machine, stalled through it). */
+        errors++;
+        if (!err)
+            err = "no message of the window was answered: nothing measured";
+    }
     int64_t cap = (int64_t)atomic_load(&G.cap_hit_at);
     int64_t wend = cap && cap < G.win_end ? cap : G.win_end;
     double window = (double)(wend - G.win_start) / 1e9;
