@@ -30,9 +30,11 @@ bench: all
 	$(BUILD)/bench/akbench --svg $(BUILD)/bench --json $(BUILD)/bench/results.json $(BENCH_ARGS)
 
 bench-server: all
-	$(BUILD)/tools/akbench_server --akws $(BUILD)/examples/wsserver/akws --akload $(BUILD)/tools/akload \
+	@mkdir -p $(BUILD)/bench-server
+	{ $(BUILD)/tools/akbench_server --akws $(BUILD)/examples/wsserver/akws --akload $(BUILD)/tools/akload \
 	  --node-modules $(BUILD)/npm/node_modules --svg $(BUILD)/bench-server \
-	  --json $(BUILD)/bench-server/server.json $(BENCH_SERVER_ARGS) | tee $(BUILD)/bench-server/server.txt
+	  --json $(BUILD)/bench-server/server.json $(BENCH_SERVER_ARGS); echo $$? > $(BUILD)/bench-server/rc; } \
+	  | tee $(BUILD)/bench-server/server.txt; exit $$(cat $(BUILD)/bench-server/rc)
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)

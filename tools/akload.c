@@ -625,7 +625,7 @@ static int on_message(worker *w, conn *c, const unsigned char *p, size_t n, int6
 {
     uint64_t ts, id, seq;
     if (n < HDR || !get_hex(p, 16, &ts) || !get_hex(p + 16, 8, &id) || !get_hex(p + 24, 8, &seq)) {
-        fail(w, "%sreply without akload's header (%s)", "", 0);
+        fail(w, "%sreply without akload's header%s", "", 0);
         return 0;
     }
     int64_t intended = G.t0 + (int64_t)ts;
