@@ -8,6 +8,7 @@
  *                        ak_synchronize, ak_barrier, ak_pointer_replace
  *   <atomkit/value.h>    Value: Go's atomic.Value, misuse as error codes
  *   <atomkit/limiter.h>  GCRA rate limiter (lock-free) and the ak_inflight cap
+ *   <atomkit/keyed.h>    keyed limiter: one GCRA per client key, fixed memory
  *   <atomkit/reload.h>   config hot-reload: parse, validate, publish, watch
  *   <atomkit/counter.h>  striped counter (LongAdder)
  *   <atomkit/seqlock.h>  AK_SEQLOCK(T): consistent multi-field snapshots
@@ -21,6 +22,7 @@
 #include <atomkit/smr.h>
 #include <atomkit/value.h>
 #include <atomkit/limiter.h>
+#include <atomkit/keyed.h>
 #include <atomkit/reload.h>
 #include <atomkit/counter.h>
 #include <atomkit/seqlock.h>

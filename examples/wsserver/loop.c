@@ -65,7 +65,8 @@ struct conn {
     int tlist;
     int64_t deadline_ms;
     struct conn *tprev, *tnext; /* timer list */
-    struct conn *dnext;         /* dirty list or graveyard */
+    struct conn *dnext;         /* dirty list */
+    struct conn *gnext;         /* graveyard (a dead conn may still be on the dirty list) */
 };
 
 struct tlist {
@@ -211,7 +212,7 @@ static void close_now(struct akws_loop *l, struct conn *c)
     c->in = NULL;
     free(c->out);
     c->out = NULL;
-    c->dnext = l->grave; /* freed at the end of the iteration */
+    c->gnext = l->grave; /* freed at the end of the iteration */
     l->grave = c;
 }
 
@@ -671,12 +672,26 @@ static void accept_ready(struct akws_loop *l)
     }
 }
 
+static void publish_stats(struct akws_loop *l)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (l->delta[i]) {
+            l->ops->stats_add(l->sync, l->delta);
+            memset(l->delta, 0, sizeof l->delta);
+            return;
+        }
+    }
+}
+
 static int run_timers(struct akws_loop *l)
 {
-    while (l->hs.head && l->hs.head->deadline_ms <= l->now_ms) {
+    /* Count first and publish, then close: whoever sees the FIN and asks
+     * /metrics finds the timeout counted. */
+    for (struct conn *c = l->hs.head; c && c->deadline_ms <= l->now_ms; c = c->tnext)
         l->delta[ST_HANDSHAKE_TIMEOUT]++;
+    publish_stats(l);
+    while (l->hs.head && l->hs.head->deadline_ms <= l->now_ms)
         close_now(l, l->hs.head);
-    }
     while (l->closing.head && l->closing.head->deadline_ms <= l->now_ms)
         close_now(l, l->closing.head);
     int64_t next = -1;
@@ -694,19 +709,8 @@ static void bury(struct akws_loop *l)
 {
     while (l->grave) {
         struct conn *c = l->grave;
-        l->grave = c->dnext;
+        l->grave = c->gnext;
         free(c);
-    }
-}
-
-static void publish_stats(struct akws_loop *l)
-{
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (l->delta[i]) {
-            l->ops->stats_add(l->sync, l->delta);
-            memset(l->delta, 0, sizeof l->delta);
-            return;
-        }
     }
 }
 
@@ -717,7 +721,6 @@ void *loop_run(void *arg)
     l->now_ms = mono_ms();
     int timeout = -1;
     while (!atomic_load_explicit(&l->srv->stop, memory_order_acquire)) {
-        l->ops->config(l->sync, &l->cfg);
         bool slept = false;
         if (timeout != 0) {
             slept = l->ops->sleep_begin(l->sync, l->idx);
@@ -728,6 +731,9 @@ void *loop_run(void *arg)
         if (slept)
             l->ops->sleep_end(l->sync, l->idx);
         l->now_ms = mono_ms();
+        /* The config this iteration's events are handled with (copied after
+         * the wait: a reload while we slept applies to what woke us). */
+        l->ops->config(l->sync, &l->cfg);
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &l->tag_listen) {
@@ -749,6 +755,9 @@ void *loop_run(void *arg)
             }
         }
         take_mail(l);
+        /* Stats before the writes: a client that got our answer and then
+         * asks /metrics sees what led to it. */
+        publish_stats(l);
         flush_dirty(l);
         timeout = run_timers(l);
         bury(l);

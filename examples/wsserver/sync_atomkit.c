@@ -12,8 +12,8 @@
  * - Stats: one ak_counter per statistic (striped: threads do not share a line).
  * - Config: an ak_reloader (INI via libinih, watched by the library's
  *   thread); a loop copies the current config inside a read section.
- * - Per-IP rate: one ak_limiter per connection until ak_keyed lands (see
- *   rate_allow); the limiter is GCRA in one atomic word.
+ * - Per-IP rate: ak_keyed, one GCRA per client IP in fixed memory, lock-free
+ *   (see ak_rate_allow for how a reload swaps the table).
  * - Connection cap: ak_inflight (a CAS loop that never exceeds max).
  * - Mailboxes: a lock-free LIFO per thread (push = CAS, take = exchange),
  *   with a Dekker-style "sleeping" flag so a poster wakes the owner (eventfd)
@@ -40,6 +40,11 @@ struct akws_room {
 };
 
 #define ROOM_BUCKETS 1024
+#define KEYED_CAPACITY 16384 /* client IPs tracked at once */
+
+struct keyed_gen;
+typedef AK_POINTER(struct keyed_gen) keyed_ptr;
+static void keyed_gen_free(void *p);
 
 struct mailbox {
     _Alignas(64) akws_post *_Atomic head;
@@ -56,7 +61,8 @@ struct akws_sync {
     struct akws_room *rooms[ROOM_BUCKETS];
     size_t nrooms;
     struct mailbox *mb;
-    atomic_uint_fast64_t rate_slots; /* per-connection limiters alive */
+    pthread_mutex_t keyed_mu; /* serialises table rebuilds (reloads) only */
+    keyed_ptr keyed;
 };
 
 static akws_sync *ak_open(int threads, const char *path, char *err, size_t errlen)
@@ -69,6 +75,7 @@ static akws_sync *ak_open(int threads, const char *path, char *err, size_t errle
     s->threads = threads;
     config_defaults(&s->fixed);
     pthread_mutex_init(&s->rooms_mu, NULL);
+    pthread_mutex_init(&s->keyed_mu, NULL);
     s->mb = aligned_alloc(64, sizeof(struct mailbox) * (size_t)threads);
     if (!s->mb) {
         snprintf(err, errlen, "out of memory");
@@ -108,8 +115,10 @@ static void ak_close(akws_sync *s)
     }
     for (int i = 0; i < ST_COUNT; i++)
         ak_counter_destroy(&s->stats[i]);
-    ak_barrier(); /* every retired member array and config is freed */
+    ak_pointer_replace(&s->keyed, NULL, keyed_gen_free);
+    ak_barrier(); /* every retired member array, table and config is freed */
     pthread_mutex_destroy(&s->rooms_mu);
+    pthread_mutex_destroy(&s->keyed_mu);
     free(s->mb);
     free(s);
 }
@@ -172,46 +181,80 @@ static int64_t ak_conn_count(akws_sync *s)
     return ak_inflight_count(&s->conns);
 }
 
-/* Per-IP rate. ak_keyed (one GCRA per client key, fixed memory, no lock) is
- * the intended structure; until it lands this is one ak_limiter per
- * connection, so a client that opens many connections gets the rate on each. */
+/* Per-IP rate: one ak_keyed table (a GCRA per client IP, fixed memory, no
+ * lock on the admission path). ak_keyed has no set_rate: a reload that
+ * changes per_ip_rate/per_ip_burst builds a new table and publishes it with
+ * ak_pointer_replace (the old one is destroyed after a grace period), so
+ * every client starts afresh under the new settings. Rebuilds (once per
+ * reload) serialise on keyed_mu; admissions never take it. */
+struct keyed_gen {
+    ak_keyed *k;
+    uint64_t rate, burst;
+};
+
+static void keyed_gen_free(void *p)
+{
+    struct keyed_gen *g = p;
+    ak_keyed_destroy(g->k);
+    free(g);
+}
+
+static void keyed_rebuild(akws_sync *s, const akws_config *cfg)
+{
+    pthread_mutex_lock(&s->keyed_mu);
+    struct keyed_gen *cur = ak_pointer_load(&s->keyed);
+    if (!cur || cur->rate != cfg->per_ip_rate || cur->burst != cfg->per_ip_burst) {
+        struct keyed_gen *g = malloc(sizeof *g);
+        ak_keyed_config kc = { .events = cfg->per_ip_rate, .period_ns = 1000000000,
+                               .burst = cfg->per_ip_burst, .capacity = KEYED_CAPACITY,
+                               .key_max = 16, .on_full = AK_KEYED_EVICT };
+        int err = 0;
+        if (g && (g->k = ak_keyed_create(&kc, &err)) != NULL) {
+            g->rate = cfg->per_ip_rate;
+            g->burst = cfg->per_ip_burst;
+            ak_pointer_replace(&s->keyed, g, keyed_gen_free);
+        } else {
+            free(g); /* out of memory: the old table (if any) keeps serving */
+        }
+    }
+    pthread_mutex_unlock(&s->keyed_mu);
+}
+
 static bool ak_rate_allow(akws_sync *s, const akws_config *cfg, uint32_t ip, akws_rate_slot *slot)
 {
-    (void)ip;
-    ak_limiter *l = slot->p;
-    if (!l) {
-        l = aligned_alloc(_Alignof(ak_limiter), sizeof *l);
-        if (!l)
-            return true; /* out of memory: fail open, the message is small */
-        memset(l, 0, sizeof *l);
-        slot->p = l;
-        slot->rate = 0;
-        atomic_fetch_add_explicit(&s->rate_slots, 1, memory_order_relaxed);
+    (void)slot;
+    for (int tries = 0; tries < 2; tries++) {
+        ak_read_lock();
+        const struct keyed_gen *g = ak_pointer_load_explicit(&s->keyed, memory_order_acquire);
+        if (g && g->rate == cfg->per_ip_rate && g->burst == cfg->per_ip_burst) {
+            int rc = ak_keyed_allow(g->k, &ip, sizeof ip, 1);
+            ak_read_unlock();
+            return rc != 0; /* 1 admitted; a negative code cannot happen with these keys */
+        }
+        ak_read_unlock();
+        keyed_rebuild(s, cfg);
     }
-    if (slot->rate != cfg->per_ip_rate || slot->burst != cfg->per_ip_burst) {
-        int rc = slot->rate ? ak_limiter_set_rate(l, cfg->per_ip_rate, 1000000000, cfg->per_ip_burst)
-                            : ak_limiter_init(l, cfg->per_ip_rate, 1000000000, cfg->per_ip_burst);
-        if (rc != 0)
-            return true; /* validated config cannot get here */
-        slot->rate = cfg->per_ip_rate;
-        slot->burst = cfg->per_ip_burst;
-    }
-    return ak_limiter_allow(l);
+    return true; /* no table could be built (out of memory): fail open */
 }
 
 static void ak_rate_release(akws_sync *s, akws_rate_slot *slot)
 {
-    if (slot->p) {
-        free(slot->p);
-        slot->p = NULL;
-        atomic_fetch_sub_explicit(&s->rate_slots, 1, memory_order_relaxed);
-    }
+    (void)s;
+    (void)slot;
 }
 
 static void ak_rate_stats(akws_sync *s, uint64_t *keys, uint64_t *evicted)
 {
-    *keys = atomic_load_explicit(&s->rate_slots, memory_order_relaxed);
-    *evicted = 0;
+    *keys = *evicted = 0;
+    ak_read_lock();
+    const struct keyed_gen *g = ak_pointer_load_explicit(&s->keyed, memory_order_acquire);
+    if (g) {
+        ak_keyed_stats_t st;
+        ak_keyed_stats(g->k, &st);
+        *keys = st.keys;
+        *evicted = st.evicted_forced;
+    }
+    ak_read_unlock();
 }
 
 /* ---- rooms ---------------------------------------------------------------- */
@@ -339,7 +382,12 @@ static bool ak_post(akws_sync *s, uint32_t t, akws_post *p)
         p->next = old;
     } while (!atomic_compare_exchange_weak_explicit(&mb->head, &old, p, memory_order_seq_cst,
                                                     memory_order_relaxed));
+#ifdef AKWS_BROKEN_NO_WAKE
+    (void)old;
+    return false; /* broken on purpose: a sleeping owner is never woken */
+#else
     return old == NULL && atomic_load_explicit(&mb->sleeping, memory_order_seq_cst);
+#endif
 }
 
 static akws_post *ak_take(akws_sync *s, uint32_t t)

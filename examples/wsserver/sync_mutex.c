@@ -62,6 +62,7 @@ struct akws_sync {
     _Alignas(64) pthread_mutex_t rate_mu;
     struct rate_entry rate[RATE_SLOTS];
     uint64_t rate_keys, rate_evicted;
+    uint64_t rate_for, burst_for; /* the settings the table holds states for */
     _Alignas(64) pthread_mutex_t rooms_mu;
     struct akws_room *rooms[ROOM_BUCKETS];
     size_t nrooms;
@@ -235,6 +236,14 @@ static bool mx_rate_allow(akws_sync *s, const akws_config *cfg, uint32_t ip, akw
     uint32_t h = (key * 2654435761u) & (RATE_SLOTS - 1);
     int64_t now = now_ns(); /* outside the lock: a vDSO read, no syscall */
     pthread_mutex_lock(&s->rate_mu);
+    if (s->rate_for != cfg->per_ip_rate || s->burst_for != cfg->per_ip_burst) {
+        /* New settings (a reload): start every client afresh, as a new
+         * ak_keyed table does in atomkit mode. */
+        memset(s->rate, 0, sizeof s->rate);
+        s->rate_keys = 0;
+        s->rate_for = cfg->per_ip_rate;
+        s->burst_for = cfg->per_ip_burst;
+    }
     struct rate_entry *e = NULL, *victim = NULL;
     for (uint32_t i = 0; i < RATE_PROBE; i++) {
         struct rate_entry *x = &s->rate[(h + i) & (RATE_SLOTS - 1)];
@@ -411,6 +420,9 @@ static bool mx_post(akws_sync *s, uint32_t t, akws_post *p)
     bool wake = mb->sleeping;
     mb->sleeping = false; /* one wake-up is enough */
     pthread_mutex_unlock(&mb->mu);
+#ifdef AKWS_BROKEN_NO_WAKE
+    wake = false; /* broken on purpose: a sleeping owner is never woken */
+#endif
     return wake;
 }
 
