@@ -42,6 +42,13 @@ typedef struct ak_scenario_result {
     const double *rate;
     const char *notes; /* ak_bench_note lines, '\n'-separated */
     double elapsed;    /* wall seconds the scenario took */
+    /* Optional, for charts of other quantities (tools/akbench_server.c draws
+     * server msgs/s and latencies): the y-axis title, the unit shown on
+     * hover, the divisor from a rate value to that unit, and the legend's
+     * order note. NULL / 0: "throughput, Mops/s, all threads", 1e6,
+     * "fastest first". */
+    const char *y_title, *y_unit, *legend_order;
+    double y_div;
 } ak_scenario_result;
 
 static inline double ak_result_rate(const ak_scenario_result *res, int t, int s, int r)

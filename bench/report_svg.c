@@ -137,6 +137,8 @@ int ak_svg_write(const char *dir, const ak_scenario_result *res, const ak_machin
     }
     int nser = 0;
     size_t longest = 10;
+    double div = res->y_div > 0 ? res->y_div : 1e6;
+    const char *unit = res->y_unit ? res->y_unit : "Mops/s";
     double ymax = 0, yminpos = INFINITY;
     int tmax_idx = 0;
     for (int t = 1; t < nt; t++)
@@ -148,7 +150,7 @@ int ak_svg_write(const char *dir, const ak_scenario_result *res, const ak_machin
         for (int t = 0; t < nt; t++) {
             int k = s * nt + t;
             ak_result_stats(res, t, s, &med[k], &mn[k], &mx[k]);
-            med[k] /= 1e6, mn[k] /= 1e6, mx[k] /= 1e6;
+            med[k] /= div, mn[k] /= div, mx[k] /= div;
             if (mx[k] > ymax)
                 ymax = mx[k];
             if (mn[k] > 0 && mn[k] < yminpos)
@@ -322,8 +324,9 @@ int ak_svg_write(const char *dir, const ak_scenario_result *res, const ak_machin
     fputs(xa.log ? " (log scale)" : "", f);
     fputs("</text>\n", f);
     fprintf(f, "<text transform=\"translate(%d %.1f) rotate(-90)\" fill=\"#222\" "
-               "text-anchor=\"middle\" font-size=\"13\">throughput, Mops/s, all threads%s</text>\n",
-            20, 0.5 * (py0 + py1), ya.log ? " (log scale)" : "");
+               "text-anchor=\"middle\" font-size=\"13\">", 20, 0.5 * (py0 + py1));
+    xml(f, res->y_title ? res->y_title : "throughput, Mops/s, all threads");
+    fprintf(f, "%s</text>\n", ya.log ? " (log scale)" : "");
 
     /* ---- series ------------------------------------------------------ */
     double clip_lo = ya.log ? pow(10, ya.lo) : 0;
@@ -372,9 +375,10 @@ int ak_svg_write(const char *dir, const ak_scenario_result *res, const ak_machin
                        "<title>",
                     ax_map(&xa, res->threads[t], lg2), ax_map(&ya, v, lg10), ak ? "4" : "3.2");
             xml(f, name);
-            fprintf(f, ", %d %s: %.3g Mops/s (min %.3g, max %.3g)</title></circle>\n",
-                    res->threads[t], sc->thread_label ? sc->thread_label : "threads", med[k], mn[k],
-                    mx[k]);
+            fprintf(f, ", %d %s: %.3g ", res->threads[t],
+                    sc->thread_label ? sc->thread_label : "threads", med[k]);
+            xml(f, unit);
+            fprintf(f, " (min %.3g, max %.3g)</title></circle>\n", mn[k], mx[k]);
         }
         fputs("</g>\n", f);
     }
@@ -385,8 +389,10 @@ int ak_svg_write(const char *dir, const ak_scenario_result *res, const ak_machin
     qsort(leg, (size_t)nser, sizeof *leg, by_last_desc);
     double lx = W - legw - 4, ly = py0;
     fprintf(f, "<g class=\"legend\" font-size=\"12\">\n");
-    fprintf(f, "  <text x=\"%.1f\" y=\"%.1f\" fill=\"#555\" font-size=\"11\">at %d %s, fastest first</text>\n",
+    fprintf(f, "  <text x=\"%.1f\" y=\"%.1f\" fill=\"#555\" font-size=\"11\">at %d %s, ",
             lx, ly + 4, tmaxv, sc->thread_label ? sc->thread_label : "threads");
+    xml(f, res->legend_order ? res->legend_order : "fastest first");
+    fputs("</text>\n", f);
     for (int i = 0; i < nser; i++) {
         double y = ly + 24 + i * 21;
         const char *col = palette[leg[i].color];
