@@ -34,6 +34,7 @@ bench: all
 
 soak: all
 	sh tests/soak.sh $(BUILD) $(DURATION) $(SOAK_INTERVAL)
+
 bench-server: all
 	@mkdir -p $(BUILD)/bench-server
 	{ $(BUILD)/tools/akbench_server --akws $(BUILD)/examples/wsserver/akws --akload $(BUILD)/tools/akload \

@@ -652,6 +652,7 @@ void ak_keyed_stats(ak_keyed *k, ak_keyed_stats_t *st)
 }
 
 /* Internal, for tests: slots per state (a scan). dying = LIVE with TOMB. */
+__attribute__((visibility("hidden")))
 void ak__keyed_slot_states(const ak_keyed *k, uint64_t *freed, uint64_t *claimed,
                            uint64_t *live, uint64_t *dying);
 void ak__keyed_slot_states(const ak_keyed *k, uint64_t *freed, uint64_t *claimed,

@@ -2,8 +2,9 @@
  * (built as C++17; the header-compile test also builds it as C++20/23).
  * Typed atomics (named calls, _explicit, the overloaded generic front),
  * AK_POINTER with SMR read sections and ak_pointer_replace, ak_value,
- * the limiter and ak_inflight, the counter, the seqlock (threads, lambdas),
- * and the reloader. Threads are std::thread. */
+ * the limiter (exact and coarse) and ak_inflight, the counter, the seqlock
+ * (threads, lambdas), the reloader, the keyed limiter, QSBR readers and the
+ * fleet limiter (degraded path; tests/fleet runs it against Redis). Threads are std::thread. */
 #include <atomkit.h>
 
 #include <atomic>
@@ -472,6 +473,93 @@ static void test_keyed()
 static void test_keyed() {}
 #endif
 
+/* ---- QSBR readers (API section 2 addendum) --------------------------------- */
+
+static void test_qsbr()
+{
+    config_ptr p = {nullptr};
+    ak_pointer_store(&p, new_config(1));
+    configs_freed.store(0);
+    std::atomic<bool> stop{false}, online{false};
+    std::atomic<long> bad{0}, reads{0};
+    std::thread reader([&] {
+        ak_qsbr_online();
+        online.store(true);
+        while (!stop.load(std::memory_order_relaxed)) {
+            for (int i = 0; i < 64; i++) { /* plain loads, no read section */
+                const config *c = ak_pointer_load_explicit(&p, memory_order_acquire);
+                if (c->version <= 0)
+                    bad.fetch_add(1);
+                reads.fetch_add(1, std::memory_order_relaxed);
+            }
+            ak_quiescent(); /* holds nothing across this call */
+        }
+        ak_qsbr_offline();
+    });
+    for (int w = 0; w < 10000 && !online.load(); w++) /* bounded: 10 s */
+        usleep(1000);
+    for (int v = 2; v < 50; v++)
+        ak_pointer_replace(&p, new_config(v), free_config);
+    AK_CHECK_EQ(ak_synchronize(), 0); /* waits for the online reader's next quiescent state */
+    stop.store(true);
+    reader.join();
+    AK_CHECK(online.load());
+    AK_CHECK_EQ(bad.load(), 0);
+    AK_CHECK(reads.load() > 0);
+    ak_quiescent(); /* not online: does nothing */
+    AK_CHECK_EQ(ak_barrier(), 0);
+    AK_CHECK_EQ(configs_freed.load(), 48);
+    std::free(ak_pointer_swap(&p, nullptr));
+}
+
+/* ---- the limiter's coarse-clock mode -------------------------------------- */
+
+static void test_limiter_coarse()
+{
+    ak_limiter l;
+    AK_CHECK_EQ(ak_limiter_init_ex(&l, 10, 1000000000, 3, AK_LIMITER_COARSE), 0);
+    int ok = 0;
+    for (int i = 0; i < 10; i++)
+        ok += ak_limiter_allow(&l);
+    AK_CHECK(ok >= 3 && ok <= 4); /* the burst, plus at most one refill in the loop */
+    AK_CHECK(ak_limiter_coarse_lag_ns() > 0);
+}
+
+/* ---- fleet limiter (API section 8; built when hiredis was found) ----------- */
+
+#if defined(AK_HAVE_FLEET) && AK_HAVE_FLEET
+static void test_fleet()
+{
+    /* No Redis listens on port 1: decisions degrade by policy (CLOSED). The
+     * fleet's Redis path is covered by tests/fleet against a real server. */
+    ak_fleet_config cfg = {};
+    cfg.redis = "127.0.0.1:1";
+    cfg.events = 10;
+    cfg.period_ns = 1000000000;
+    cfg.burst = 5;
+    cfg.timeout_ns = 2000000;
+    cfg.on_error = AK_FLEET_CLOSED;
+    int err = 0;
+    ak_fleet *f = ak_fleet_open(&cfg, &err);
+    AK_CHECK(f != nullptr);
+    if (!f)
+        return;
+    ak_fleet_result res;
+    AK_CHECK_EQ(ak_fleet_allow(f, "k", 1, 1, &res), 0);
+    AK_CHECK(res.degraded);
+    AK_CHECK_EQ(ak_fleet_allow(f, nullptr, 1, 1, &res), AK_EINVAL);
+    ak_fleet_stats_t st;
+    ak_fleet_stats(f, &st);
+    AK_CHECK(st.degraded >= 1);
+    ak_fleet_close(f);
+    cfg.burst = 0;
+    AK_CHECK(ak_fleet_open(&cfg, &err) == nullptr);
+    AK_CHECK_EQ(err, AK_EINVAL);
+}
+#else
+static void test_fleet() {}
+#endif
+
 int main()
 {
     AK_CHECK(std::strcmp(ak_version(), AK_VERSION_STRING) == 0);
@@ -484,5 +572,8 @@ int main()
     test_seqlock();
     test_reload();
     test_keyed();
+    test_qsbr();
+    test_limiter_coarse();
+    test_fleet();
     return ak_test_done("cxx_every_module");
 }

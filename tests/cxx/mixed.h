@@ -50,7 +50,7 @@ _Static_assert(sizeof(ak_counter) == (16 + AK_COUNTER_LEVELS * sizeof(void *) + 
                _Alignof(ak_counter) == 8, "ak_counter");
 _Static_assert(sizeof(mixed_cell) == (1 + AK__SEQ_NWORDS(sizeof(struct mixed_state))) * sizeof(uintptr_t)
                + sizeof(struct mixed_state), "AK_SEQLOCK(T)");
-_Static_assert(sizeof(struct ak__smr_rec) == 64, "smr record");
+_Static_assert(sizeof(struct ak__smr_tls) == 64 && _Alignof(struct ak__smr_tls) == 64, "smr thread state");
 
 #define MIXED_LAYOUT(X) \
     X(sizeof(ak_int32)) X(_Alignof(ak_int32)) X(sizeof(ak_int64)) X(_Alignof(ak_int64)) \
@@ -64,7 +64,7 @@ _Static_assert(sizeof(struct ak__smr_rec) == 64, "smr record");
     X(offsetof(ak_limiter, ak__epoch)) X(sizeof(ak_inflight)) X(_Alignof(ak_inflight)) \
     X(sizeof(ak_value)) X(_Alignof(ak_value)) X(offsetof(ak_value, ak__type)) \
     X(sizeof(mixed_cell)) X(_Alignof(mixed_cell)) X(offsetof(mixed_cell, ak__scratch)) \
-    X(sizeof(struct ak__smr_rec)) X(sizeof(struct ak__smr_tls)) X(sizeof(struct ak__smr_global)) \
+    X(sizeof(struct ak__smr_tls)) X(offsetof(struct ak__smr_tls, nest)) X(sizeof(struct ak__smr_global)) \
     X(offsetof(struct ak__smr_global, gp_futex)) X(sizeof(ak_smr_stats_t)) \
     X(sizeof(ak_reload_ops)) X(sizeof(ak_reload_status)) X(sizeof(ak_type)) \
     X(sizeof(struct mixed_shared)) X(_Alignof(struct mixed_shared)) \
