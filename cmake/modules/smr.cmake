@@ -43,10 +43,14 @@ if(AK_BUILD_TESTS)
       target_include_directories(stress_smr_torture_broken_${_v} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
       target_compile_options(stress_smr_torture_broken_${_v} PRIVATE ${AK_WARNINGS})
       target_compile_definitions(stress_smr_torture_broken_${_v} PRIVATE _GNU_SOURCE)
+      if(_v STREQUAL "qsbr_skip")
+        # Caught only when the QSBR readers run at native speed (see main()).
+        target_compile_definitions(stress_smr_torture_broken_${_v} PRIVATE AK_SEEN_FAILING_NATIVE_ONLY=1)
+      endif()
       set_target_properties(stress_smr_torture_broken_${_v} PROPERTIES EXCLUDE_FROM_ALL OFF)
       add_test(NAME seen_failing_smr_torture_library_${_v} COMMAND stress_smr_torture_broken_${_v})
       set_tests_properties(seen_failing_smr_torture_library_${_v} PROPERTIES WILL_FAIL TRUE
-        TIMEOUT 300 LABELS "seen_failing;smr" ENVIRONMENT "AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
+        SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "seen_failing;smr" ENVIRONMENT "AK_STRESS_SECONDS=${AK_STRESS_SECONDS}")
     endforeach()
   endif()
 
